@@ -1,0 +1,23 @@
+// Command ktest runs go test for suites that boot Linux kernels in virtual
+// machines: it checks KVM, resolves and locks a kernel, exports it to the
+// tests, and turns host contention or a missing kernel into labelled SKIPs.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/ktest-dev/ktest/internal/cli"
+)
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	reportError(os.Stderr, err)
+	os.Exit(exitCode(err))
+}
+
+// run is ktest without the process around it: tests call it directly.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return cli.Run(ctx, args, cli.IO{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr})
+}

@@ -1,0 +1,75 @@
+// Package cli is ktest's command line: it splits the arguments, dispatches to
+// the subcommands, and prints help. cmd/ktest calls Run and maps the error it
+// returns to an exit status.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ktest-dev/ktest/runner"
+)
+
+// IO is where a command reads and writes.
+type IO struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// command is one `ktest <name>` subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdio IO) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"version": {"print ktest's version", runVersion},
+		"help":    {"print this help", func(_ context.Context, _ []string, stdio IO) error { return printRunHelp(stdio.Stdout) }},
+	}
+}
+
+// Run runs ktest with args (without the program name).
+func Run(ctx context.Context, args []string, stdio IO) error {
+	if len(args) > 0 {
+		if cmd, ok := commands()[args[0]]; ok {
+			return cmd.run(ctx, args[1:], stdio)
+		}
+	}
+	return runTests(ctx, args, stdio)
+}
+
+// runTests is the run form: ktest [ktest flags] [--] [go test arguments].
+func runTests(ctx context.Context, args []string, stdio IO) error {
+	flags := newRunFlags()
+	if err := flags.parse(args); err != nil {
+		return err
+	}
+	if flags.help {
+		return printRunHelp(stdio.Stdout)
+	}
+	opts := flags.opts
+	opts.Env = os.Environ()
+	opts.Stdout, opts.Stderr = stdio.Stdout, stdio.Stderr
+	_, err := runner.Run(ctx, opts)
+	return err
+}
+
+func runVersion(_ context.Context, args []string, stdio IO) error {
+	if len(args) > 0 {
+		if isHelp(args[0]) {
+			_, err := fmt.Fprint(stdio.Stdout, "usage: ktest version\n\nPrints ktest's module version, VCS revision and Go version.\n\n"+exitCodeTable)
+			return err
+		}
+		return fmt.Errorf("ktest version takes no arguments, got %q", args[0])
+	}
+	_, err := fmt.Fprintln(stdio.Stdout, versionString())
+	return err
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help"
+}

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/ktest-dev/ktest/runner"
+)
+
+// runFlags are ktest's own flags of the run form. They are long flags that
+// must come before the go test arguments (SPEC §1).
+type runFlags struct {
+	set  *flag.FlagSet
+	opts runner.Options
+	help bool
+	// expect describes each flag's value for error messages.
+	expect map[string]string
+}
+
+func newRunFlags() *runFlags {
+	f := &runFlags{set: flag.NewFlagSet("ktest", flag.ContinueOnError), expect: map[string]string{}}
+	f.set.SetOutput(io.Discard)
+	f.set.Var(formatValue{&f.opts.Format}, "format", "output `NAME`: a gotestsum format (default: like plain go test)")
+	f.expect["format"] = "one of " + strings.Join(runner.FormatNames, ", ")
+	f.set.StringVar(&f.opts.JUnitFile, "junitfile", "", "write a JUnit XML report to `PATH`")
+	f.expect["junitfile"] = "a file path"
+	f.set.StringVar(&f.opts.JSONFile, "jsonfile", "", "write the raw go test -json events to `PATH`")
+	f.expect["jsonfile"] = "a file path"
+	f.set.DurationVar(&f.opts.GracePeriod, "grace-period", runner.DefaultGracePeriod, "after SIGINT/SIGTERM, wait `DUR` for go test before killing it")
+	f.expect["grace-period"] = "a duration such as 10s or 1m"
+	f.set.BoolVar(&f.opts.DryRun, "dry-run", false, "print the go command and the environment ktest would add; run nothing")
+	f.expect["dry-run"] = "true or false"
+	f.set.BoolVar(&f.help, "help", false, "print this help")
+	return f
+}
+
+// parse splits args into ktest flags and go test arguments: ktest flags come
+// first; the first argument that is not one (or an explicit --) starts the go
+// test arguments, which are kept verbatim.
+func (f *runFlags) parse(args []string) error {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			f.opts.GoArgs = args[i+1:]
+			return nil
+		case arg == "-h" || arg == "-help":
+			f.help = true
+			continue
+		case !strings.HasPrefix(arg, "--"):
+			if name := strings.TrimPrefix(arg, "-"); strings.HasPrefix(arg, "-") && f.set.Lookup(flagNameOf(name)) != nil && flagNameOf(name) != "help" {
+				return fmt.Errorf("%s: ktest flags take two dashes: use -%s (one-dash flags belong to go test)", arg, arg)
+			}
+			f.opts.GoArgs = args[i:]
+			return nil
+		}
+		name, value, hasValue := strings.Cut(arg[2:], "=")
+		fl := f.set.Lookup(name)
+		if fl == nil {
+			return f.unknown(arg, name)
+		}
+		if !hasValue {
+			if isBool(fl) {
+				value = "true"
+			} else if i+1 < len(args) {
+				i++
+				value = args[i]
+			} else {
+				return fmt.Errorf("--%s needs a value: %s", name, f.expect[name])
+			}
+		}
+		if err := f.set.Set(name, value); err != nil {
+			msg := fmt.Sprintf("invalid value %q for --%s: want %s", value, name, f.expect[name])
+			if name == "format" {
+				if s := closest(value, runner.FormatNames); s != "" {
+					msg += fmt.Sprintf(" (did you mean %s?)", s)
+				}
+			}
+			return errors.New(msg)
+		}
+	}
+	return nil
+}
+
+func flagNameOf(s string) string {
+	name, _, _ := strings.Cut(s, "=")
+	return name
+}
+
+func isBool(fl *flag.Flag) bool {
+	b, ok := fl.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// unknown explains a --flag that ktest does not know. It is never passed to
+// go silently: a typo of a ktest flag would otherwise change what runs.
+func (f *runFlags) unknown(arg, name string) error {
+	var names []string
+	f.set.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
+	sort.Strings(names)
+	msg := fmt.Sprintf("unknown ktest flag %s", arg)
+	if s := closest(name, names); s != "" {
+		msg += fmt.Sprintf("; did you mean --%s?", s)
+	} else {
+		msg += fmt.Sprintf("; go test flags take one dash (-%s) or go after --; see ktest --help", name)
+	}
+	return errors.New(msg)
+}
+
+// formatValue validates --format against the names gotestsum knows.
+type formatValue struct{ p *string }
+
+func (v formatValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v formatValue) Set(s string) error {
+	if !runner.ValidFormat(s) {
+		return fmt.Errorf("unknown format %q", s)
+	}
+	*v.p = s
+	return nil
+}

@@ -1,0 +1,66 @@
+package runner
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// ExitError reports that go test itself failed. Code is go's exit status and
+// is passed through unchanged as ktest's exit status (SPEC §2). Go has already
+// explained the failure on the console, so the error carries no message of
+// its own worth printing.
+type ExitError struct {
+	Code int
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("go test exited with status %d", e.Code)
+}
+
+// InterruptedError reports that the run was stopped by a signal. ktest exits
+// 128+N for signal N (SPEC §2) after printing the INTERRUPTED verdict.
+type InterruptedError struct {
+	Signal os.Signal
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("interrupted by %s", signalName(e.Signal))
+}
+
+// SignalNumber is the number N in the 128+N exit status.
+func (e *InterruptedError) SignalNumber() int {
+	if s, ok := e.Signal.(syscall.Signal); ok {
+		return int(s)
+	}
+	return int(syscall.SIGINT)
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return sig.String()
+}
+
+// PolicyError reports that the skip policy fired (SPEC §2): too many tests
+// skipped, or every test skipped with --skip-exit-code set.
+type PolicyError struct {
+	Reason string
+	Code   int
+}
+
+func (e *PolicyError) Error() string { return "skip policy: " + e.Reason }
+
+// ExitCode is the status the policy asks for: Code, or 4 when unset.
+func (e *PolicyError) ExitCode() int {
+	if e.Code != 0 {
+		return e.Code
+	}
+	return 4
+}

@@ -1,0 +1,142 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// goCommand is the go test invocation ktest will run.
+type goCommand struct {
+	// Path is the resolved go binary.
+	Path string
+	// Args are the arguments after the binary: test -json <user args>.
+	Args []string
+	// RawJSON is true when the user asked for -json themselves: the raw
+	// test2json stream then goes to stdout unchanged.
+	RawJSON bool
+	// Verbose is true when the user passed -v.
+	Verbose bool
+}
+
+// lookupGo finds the go binary: KTEST_GO when set (a path, or a name looked up
+// on PATH), else "go" on PATH, the way a shell would find it.
+func lookupGo(env []string) (string, error) {
+	name := envValue(env, "KTEST_GO")
+	from := "KTEST_GO"
+	if name == "" {
+		name, from = "go", "PATH"
+	}
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path, nil
+	}
+	if errors.Is(err, exec.ErrDot) {
+		return "", fmt.Errorf("find go: %q resolves to the current directory through PATH, which ktest refuses; use an absolute path in KTEST_GO", name)
+	}
+	if from == "KTEST_GO" {
+		return "", fmt.Errorf("find go: KTEST_GO=%q is not an executable (%v); fix KTEST_GO or unset it to use go from PATH", name, unwrapExecError(err))
+	}
+	return "", fmt.Errorf("find go: no go command on PATH; install Go (https://go.dev/dl) or set KTEST_GO=/path/to/go")
+}
+
+func unwrapExecError(err error) error {
+	var e *exec.Error
+	if errors.As(err, &e) {
+		return e.Err
+	}
+	return err
+}
+
+// buildGoCommand assembles `go test -json <args>`. A -json the user passed is
+// not repeated, but remembered so the raw stream is passed through.
+func buildGoCommand(goPath string, userArgs []string) goCommand {
+	c := goCommand{Path: goPath, Args: []string{"test", "-json"}}
+	for _, a := range goTestFlags(userArgs) {
+		switch flagName(a) {
+		case "json":
+			if flagBoolValue(a) {
+				c.RawJSON = true
+			}
+		case "v", "test.v":
+			if flagBoolValue(a) {
+				c.Verbose = true
+			}
+		}
+	}
+	for _, a := range userArgs {
+		if isFlag(a, "json") {
+			continue
+		}
+		c.Args = append(c.Args, a)
+	}
+	return c
+}
+
+// goTestFlags returns the arguments that go test would read as its own flags:
+// everything before -args (after -args they belong to the test binary).
+func goTestFlags(args []string) []string {
+	for i, a := range args {
+		if a == "-args" || a == "--args" {
+			return args[:i]
+		}
+	}
+	return args
+}
+
+// flagName returns the name of a -flag or --flag argument, without its value.
+func flagName(arg string) string {
+	if !strings.HasPrefix(arg, "-") || arg == "-" || arg == "--" {
+		return ""
+	}
+	name := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+	if i := strings.IndexByte(name, '='); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}
+
+// flagBoolValue reports the value of a boolean flag argument: true unless it
+// is written -name=false (or 0, f, F, FALSE, False).
+func flagBoolValue(arg string) bool {
+	i := strings.IndexByte(arg, '=')
+	if i < 0 {
+		return true
+	}
+	switch arg[i+1:] {
+	case "false", "0", "f", "F", "FALSE", "False":
+		return false
+	}
+	return true
+}
+
+func isFlag(arg, name string) bool {
+	return flagName(arg) == name
+}
+
+// String renders the command as a shell would need to see it.
+func (c goCommand) String() string {
+	parts := []string{shellQuote(c.Path)}
+	for _, a := range c.Args {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-^$", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

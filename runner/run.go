@@ -1,0 +1,246 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gotest.tools/gotestsum/testjson"
+)
+
+// drainTimeout bounds the wait for go test's output pipes after the process
+// group is gone; only a process that left the group can still hold them.
+const drainTimeout = 2 * time.Second
+
+// Result describes a finished go test run.
+type Result struct {
+	Verdict  Verdict
+	Counts   Counts
+	GoExit   int
+	Started  time.Time
+	Elapsed  time.Duration
+	Signal   os.Signal // the signal that interrupted the run, or nil
+	Command  string    // the go test command line, shell-quoted
+	Unfinish []string  // tests that never reported a verdict
+}
+
+// Run runs go test as described by opts and returns its result. The error is
+// nil when go test passed, an *ExitError carrying go's exit code when it
+// failed, an *InterruptedError after SIGINT or SIGTERM, and any other error
+// when ktest could not do its own job.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	started := time.Now()
+	goPath, err := lookupGo(opts.Env)
+	if err != nil {
+		return nil, err
+	}
+	cmd := buildGoCommand(goPath, opts.GoArgs)
+	if opts.DryRun {
+		fmt.Fprintf(opts.Stdout, "command: %s\n", cmd)
+		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
+	}
+	if err := checkOutputDir("--junitfile", opts.JUnitFile); err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	signals := newSignalRouter(cancel, opts.Stderr, opts.gracePeriod())
+	defer signals.stop()
+
+	sink, closeLog, err := newSink(opts, cmd)
+	if err != nil {
+		return nil, err
+	}
+	defer closeLog()
+
+	res, err := runGoTest(ctx, opts, cmd, sink, signals)
+	if err != nil {
+		return nil, err
+	}
+	res.Started, res.Command = started, cmd.String()
+	res.Elapsed = time.Since(started)
+	return res, finish(opts, res, sink)
+}
+
+// checkOutputDir fails early, before anything runs, when an output file
+// could not be written at the end.
+func checkOutputDir(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s %s: directory %s does not exist; create it first (mkdir -p %s)", flag, path, dir, dir)
+	case err != nil:
+		return fmt.Errorf("%s %s: %w", flag, path, err)
+	case !st.IsDir():
+		return fmt.Errorf("%s %s: %s is not a directory", flag, path, dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s %s: is a directory; give a file name", flag, path)
+	}
+	return nil
+}
+
+// newSink opens the event log (the --jsonfile, or a temp file when only
+// JUnit needs the events) and builds the event sink. The returned func closes
+// and, for a temp file, removes the log.
+func newSink(opts Options, cmd goCommand) (*eventSink, func(), error) {
+	sink := &eventSink{plainOut: opts.Stdout}
+	if cmd.RawJSON {
+		sink.rawOut = opts.Stdout
+	} else {
+		f, err := newFormatter(opts.Stdout, opts.Format, cmd.Verbose)
+		if err != nil {
+			return nil, nil, err
+		}
+		sink.format = f
+	}
+	var logFile *os.File
+	switch {
+	case opts.JSONFile != "":
+		if err := checkOutputDir("--jsonfile", opts.JSONFile); err != nil {
+			return nil, nil, err
+		}
+		f, err := os.Create(opts.JSONFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--jsonfile: create %s: %w", opts.JSONFile, err)
+		}
+		logFile = f
+	case opts.JUnitFile != "":
+		f, err := os.CreateTemp("", "ktest-events-*.json")
+		if err != nil {
+			return nil, nil, fmt.Errorf("create event log for JUnit: %w", err)
+		}
+		os.Remove(f.Name()) // unlinked: the open fd is all ktest needs
+		logFile = f
+	default:
+		return sink, func() {}, nil
+	}
+	sink.eventLog = bufio.NewWriterSize(logFile, 64<<10)
+	sink.logFile = logFile
+	return sink, func() { logFile.Close() }, nil
+}
+
+// runGoTest runs the child and streams its output until it and its process
+// group are gone.
+func runGoTest(ctx context.Context, opts Options, cmd goCommand, sink *eventSink, signals *signalRouter) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return interruptedResult(signals), nil
+	}
+	env := opts.Env
+	child, err := startChild(ctx, cmd, env, opts.Dir, opts.gracePeriod())
+	if err != nil {
+		return nil, err
+	}
+	signals.attach(child)
+
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		copyLines(opts.Stderr, child.stderr)
+	}()
+	var exec *testjson.Execution
+	var scanErr error
+	scanDone := make(chan struct{})
+	go func() {
+		defer close(scanDone)
+		exec, scanErr = testjson.ScanTestOutput(testjson.ScanConfig{
+			Stdout:                   child.stdout,
+			Handler:                  sink,
+			IgnoreNonJSONOutputLines: true,
+		})
+		// Keep the pipe drained if scanning stopped early, so that go
+		// test never blocks writing to it.
+		io.Copy(io.Discard, child.stdout)
+	}()
+
+	goExit, waitErr := child.wait()
+	drain(scanDone, child.stdout)
+	drain(stderrDone, child.stderr)
+	child.stdout.Close()
+	child.stderr.Close()
+	if waitErr != nil {
+		return nil, waitErr
+	}
+	if scanErr != nil {
+		return nil, fmt.Errorf("read go test output: %w", scanErr)
+	}
+	res := &Result{GoExit: goExit, Counts: countExecution(exec), Signal: signals.received(), Unfinish: sink.unfinished()}
+	res.Verdict = verdictOf(res.Counts, goExit, res.Signal != nil)
+	return res, nil
+}
+
+func interruptedResult(signals *signalRouter) *Result {
+	return &Result{Verdict: VerdictInterrupted, Signal: signals.received()}
+}
+
+// drain waits for a reader goroutine to see EOF; if a process outside the
+// killed group still holds the pipe, it closes the read end to stop it.
+func drain(done <-chan struct{}, r *os.File) {
+	select {
+	case <-done:
+	case <-time.After(drainTimeout):
+		r.Close()
+		<-done
+	}
+}
+
+func copyLines(w io.Writer, r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		fmt.Fprintln(w, sc.Text())
+	}
+	io.Copy(w, r) // whatever a too-long line left behind
+}
+
+// finish writes the JUnit file and the summary line, and turns the result
+// into the run's error.
+func finish(opts Options, res *Result, sink *eventSink) error {
+	var errs []string
+	if err := sink.flush(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if opts.JUnitFile != "" {
+		events, err := sink.replay()
+		if err == nil {
+			err = writeJUnit(opts.JUnitFile, events)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("--junitfile: %v", err))
+		}
+	}
+	var extras []string
+	if res.Signal != nil {
+		extras = append(extras, signalName(res.Signal))
+	}
+	if n := len(res.Unfinish); n > 0 {
+		extras = append(extras, fmt.Sprintf("%d never finished: %s", n, strings.Join(res.Unfinish, ", ")))
+	}
+	if res.Counts.PackagesFailed > 0 {
+		extras = append(extras, fmt.Sprintf("%d package(s) failed outside tests", res.Counts.PackagesFailed))
+	}
+	fmt.Fprintln(opts.Stderr, summaryLine(res.Verdict, res.Counts, res.Elapsed, extras))
+
+	switch {
+	case res.Signal != nil:
+		return &InterruptedError{Signal: res.Signal}
+	case sink.malformedLine != "":
+		return fmt.Errorf("read go test output: line %d is not a test2json event: %.200s; ktest needs `go test -json` output (check KTEST_GO or the go on PATH)", sink.malformedAt, sink.malformedLine)
+	case len(errs) > 0:
+		return errors.New(strings.Join(errs, "; "))
+	case res.GoExit != 0:
+		return &ExitError{Code: res.GoExit}
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// signalRouter owns ktest's SIGINT/SIGTERM handling for one run. Before go
+// test starts, the first signal cancels the run's context so that preflight
+// and lock waits stop. While go test runs, the first signal is forwarded to
+// its process group and starts the grace period; a second one kills the group.
+type signalRouter struct {
+	ch     chan os.Signal
+	stderr io.Writer
+	grace  time.Duration
+	cancel context.CancelCauseFunc
+
+	mu    sync.Mutex
+	first os.Signal
+	child *childProcess
+	done  chan struct{}
+}
+
+func newSignalRouter(cancel context.CancelCauseFunc, stderr io.Writer, grace time.Duration) *signalRouter {
+	r := &signalRouter{ch: make(chan os.Signal, 4), stderr: stderr, grace: grace, cancel: cancel, done: make(chan struct{})}
+	signal.Notify(r.ch, syscall.SIGINT, syscall.SIGTERM)
+	go r.loop()
+	return r
+}
+
+func (r *signalRouter) loop() {
+	for {
+		select {
+		case sig := <-r.ch:
+			r.handle(sig)
+		case <-r.done:
+			return
+		}
+	}
+}
+
+func (r *signalRouter) handle(sig os.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first != nil {
+		if r.child != nil {
+			fmt.Fprintf(r.stderr, "ktest: %s again: killing go test and its processes\n", signalName(sig))
+			r.child.kill()
+		}
+		return
+	}
+	r.first = sig
+	if r.child == nil {
+		r.cancel(signalCause{sig})
+		return
+	}
+	fmt.Fprintf(r.stderr, "ktest: %s: stopping go test (waiting up to %s; send it again to kill at once)\n", signalName(sig), r.grace)
+	r.child.interrupt(sig)
+}
+
+// attach routes later signals to the child. A signal that arrived while the
+// child was starting is forwarded at once.
+func (r *signalRouter) attach(child *childProcess) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.child = child
+	if r.first != nil {
+		child.interrupt(r.first)
+	}
+}
+
+// received returns the first signal, or nil.
+func (r *signalRouter) received() os.Signal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first
+}
+
+// stop restores default signal handling.
+func (r *signalRouter) stop() {
+	signal.Stop(r.ch)
+	close(r.done)
+}
