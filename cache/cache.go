@@ -1,0 +1,165 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Names of bookkeeping files and directories under the root.
+const (
+	locksDirName   = ".locks"
+	lockSuffix     = ".lock"
+	stagingPrefix  = ".tmp-"
+	removingPrefix = ".rm-"
+)
+
+// Default lock deadlines.
+const (
+	// DefaultStoreLockTimeout bounds Store's wait for LOCK_EX on the entry.
+	DefaultStoreLockTimeout = 60 * time.Second
+	// DefaultReadLockTimeout is the SPEC's default for a reader's LOCK_SH
+	// (the run pipeline's --lock-timeout).
+	DefaultReadLockTimeout = 10 * time.Second
+)
+
+// Cache is a kernel cache rooted at Root. The zero value of every other field
+// is a sensible default. A Cache holds no open resources and is safe for
+// concurrent use; cross-process safety comes from the lockfiles.
+type Cache struct {
+	// Root is the cache root directory (absolute after Open/OpenReadOnly).
+	Root string
+	// StoreLockTimeout bounds Store's wait for LOCK_EX; zero means
+	// DefaultStoreLockTimeout.
+	StoreLockTimeout time.Duration
+}
+
+// Open opens the cache at root for reading and writing: it makes root
+// absolute, creates it (mode 0755, with parents) if missing, and refuses a
+// root that is not a directory, is not writable, or lies on a filesystem
+// where flock cannot be trusted (NFS, CIFS/SMB, CephFS, AFS, FUSE).
+func Open(root string) (*Cache, error) {
+	abs, err := absRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("create cache root %s: %w; set KTSTR_CACHE_DIR to a directory you can create", abs, err)
+	}
+	if err := checkRootDir(abs); err != nil {
+		return nil, err
+	}
+	if err := checkLockableFS(abs, "cache root"); err != nil {
+		return nil, err
+	}
+	if err := probeWritable(abs); err != nil {
+		return nil, err
+	}
+	return &Cache{Root: abs}, nil
+}
+
+// OpenReadOnly opens the cache at root without creating or writing anything,
+// for listing and lookups. A missing root is not an error: it lists as empty
+// and every Lookup reports ErrNotFound. A root that exists but is not a
+// directory, or lies on a filesystem where flock cannot be trusted, is
+// refused. Taking a reader's lock through LockEntry still creates the
+// lockfile, as it must for the lock to exist.
+func OpenReadOnly(root string) (*Cache, error) {
+	abs, err := absRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRootDir(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err := checkLockableFS(abs, "cache root"); err != nil {
+		return nil, err
+	}
+	return &Cache{Root: abs}, nil
+}
+
+func absRoot(root string) (string, error) {
+	if root == "" {
+		return "", errors.New("open cache: the root path is empty; set KTSTR_CACHE_DIR or HOME")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("open cache %s: %w", root, err)
+	}
+	return abs, nil
+}
+
+func checkRootDir(abs string) error {
+	st, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("open cache root %s: %w", abs, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("open cache root %s: it is a %s, not a directory; remove it or set KTSTR_CACHE_DIR to a directory", abs, fileKind(st.Mode()))
+	}
+	return nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "regular file"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "non-directory"
+}
+
+// probeWritable creates and removes a dot-file in root: access(2) would miss
+// some cases (ACLs, read-only bind mounts seen through another namespace).
+func probeWritable(abs string) error {
+	f, err := os.CreateTemp(abs, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("cache root %s is not writable: %w; fix its permissions (e.g. chown it to your user) or set KTSTR_CACHE_DIR to a writable directory", abs, err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("cache root %s: remove write probe %s: %w", abs, name, err)
+	}
+	return nil
+}
+
+// EntryDir returns {root}/{key}. It does not validate key.
+func (c *Cache) EntryDir(key string) string { return filepath.Join(c.Root, key) }
+
+// LockPath returns the entry's lockfile path, {root}/.locks/{key}.lock. It
+// does not validate key.
+func (c *Cache) LockPath(key string) string {
+	return filepath.Join(c.Root, locksDirName, key+lockSuffix)
+}
+
+// lockWhat is the context string of an entry's lock in error messages,
+// matching ktstr's `cache entry "<key>"`.
+func lockWhat(key string) string { return fmt.Sprintf("cache entry %q", key) }
+
+// LockEntry validates key and takes its lock in mode, waiting up to timeout
+// (see AcquireLock). A test run holds Shared for as long as it uses the image.
+func (c *Cache) LockEntry(ctx context.Context, key string, mode LockMode, timeout time.Duration) (*Lock, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	return AcquireLock(ctx, c.LockPath(key), mode, timeout, lockWhat(key))
+}
+
+func (c *Cache) storeLockTimeout() time.Duration {
+	if c.StoreLockTimeout > 0 {
+		return c.StoreLockTimeout
+	}
+	return DefaultStoreLockTimeout
+}

@@ -1,0 +1,371 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// LockMode is the flock(2) mode of a Lock.
+type LockMode int
+
+// Lock modes. The zero value is invalid so that a forgotten mode is an error
+// rather than a silent shared lock.
+const (
+	Shared    LockMode = iota + 1 // LOCK_SH: readers; any number may hold it together
+	Exclusive                     // LOCK_EX: one writer, no readers
+)
+
+// String returns "LOCK_SH" or "LOCK_EX".
+func (m LockMode) String() string {
+	switch m {
+	case Shared:
+		return "LOCK_SH"
+	case Exclusive:
+		return "LOCK_EX"
+	}
+	return fmt.Sprintf("LockMode(%d)", int(m))
+}
+
+func (m LockMode) flockHow() (int, error) {
+	switch m {
+	case Shared:
+		return unix.LOCK_SH, nil
+	case Exclusive:
+		return unix.LOCK_EX, nil
+	}
+	return 0, fmt.Errorf("invalid lock mode %d (want cache.Shared or cache.Exclusive)", int(m))
+}
+
+// lockPollInterval bounds how long a waiter sleeps between two LOCK_NB
+// attempts when no inotify event arrives. Close events wake it at once; the
+// poll only matters for an explicit LOCK_UN without close, a lockfile that
+// was replaced, or a host without inotify instances left.
+var lockPollInterval = 50 * time.Millisecond
+
+// Lock is a held flock(2) on a lockfile. It owns one open file description;
+// the lock lasts until Unlock (or until the process exits, when the kernel
+// releases it). A Lock is not inherited by child processes (O_CLOEXEC), which
+// is why the run pipeline runs go test as a child while it holds the Lock.
+type Lock struct {
+	mu     sync.Mutex
+	file   *os.File // nil after Unlock
+	path   string
+	mode   LockMode
+	waited time.Duration
+}
+
+// Path returns the lockfile path.
+func (l *Lock) Path() string { return l.path }
+
+// Mode returns the mode the lock is held in.
+func (l *Lock) Mode() LockMode { return l.mode }
+
+// Waited returns how long AcquireLock took, including the wait for other holders.
+func (l *Lock) Waited() time.Duration { return l.waited }
+
+// Unlock releases the lock (LOCK_UN, then close). Calling it again is a no-op.
+func (l *Lock) Unlock() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file == nil {
+		return nil
+	}
+	f := l.file
+	l.file = nil
+	uerr := flockFile(f, unix.LOCK_UN)
+	cerr := f.Close()
+	if uerr != nil {
+		return fmt.Errorf("unlock lockfile %s: %w", l.path, uerr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("close lockfile %s: %w", l.path, cerr)
+	}
+	return nil
+}
+
+// LockTimeoutError reports that a lock could not be taken before the
+// deadline. Holders lists the processes holding the lock at that moment
+// (empty when none could be identified).
+type LockTimeoutError struct {
+	Mode    LockMode
+	What    string // context, e.g. `cache entry "6.1.0"`
+	Path    string
+	Timeout time.Duration // the deadline asked for
+	Waited  time.Duration // the time actually spent
+	Holders []Holder
+}
+
+// Error returns, for example:
+//
+//	flock LOCK_SH on cache entry "k" timed out after 10s (lockfile /c/.locks/k.lock, holders: pid=42 cmd=ktest ./...)
+func (e *LockTimeoutError) Error() string {
+	return fmt.Sprintf("flock %s on %s timed out after %s (lockfile %s, holders: %s)",
+		e.Mode, e.What, formatTimeout(e.Timeout), e.Path, formatHolders(e.Holders))
+}
+
+// formatTimeout prints whole seconds as "60s" (not Go's "1m0s").
+func formatTimeout(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
+}
+
+// AcquireLock takes a flock(2) in mode on the file at path and returns the
+// held Lock; the caller must Unlock it.
+//
+// The lockfile is opened O_RDWR|O_CREAT|O_CLOEXEC (falling back to read-only
+// when the file exists but may not be written: flock needs no write access)
+// and made mode 0666 so other users can share it; its parent directory is
+// created. A lockfile on NFS, CIFS/SMB, CephFS, AFS or FUSE is refused.
+//
+// One attempt is always made, even when timeout <= 0. While the lock is held
+// by others the waiter keeps one descriptor and retries LOCK_NB whenever
+// inotify reports a close of the lockfile (a holder releasing by close or by
+// dying), and at least every 50 ms for holders that release with LOCK_UN but
+// keep the file open. It never spins. ctx cancellation ends the wait with an
+// error wrapping ctx.Err(); the deadline ends it with *LockTimeoutError.
+// what describes the lock for the error message, e.g. `cache entry "6.1"`.
+func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.Duration, what string) (*Lock, error) {
+	how, err := mode.flockHow()
+	if err != nil {
+		return nil, fmt.Errorf("acquire lock %s: %w", path, err)
+	}
+	start := time.Now()
+	deadline := start.Add(max(timeout, 0))
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create lockfile directory %s: %w", dir, err)
+	}
+	if err := checkLockableFS(dir, "lockfile directory"); err != nil {
+		return nil, err
+	}
+
+	f, id, err := openLockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	// The watcher is created on first contention; it owns an inotify fd.
+	var w *closeWatcher
+	defer func() { w.close() }()
+	watched := false
+	for {
+		ok, err := tryFlock(f, how)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("flock %s %s: %w", mode, path, err)
+		}
+		if ok {
+			if sameFileAt(path, id) {
+				return &Lock{file: f, path: path, mode: mode, waited: time.Since(start)}, nil
+			}
+			// The path names another file now (deleted or replaced while we
+			// waited): the lock we got protects nothing. Start over on the new file.
+			_ = flockFile(f, unix.LOCK_UN)
+			f.Close()
+			if f, id, err = openLockFile(path); err != nil {
+				return nil, err
+			}
+			watched = false
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("flock %s on %s (lockfile %s): %w", mode, what, path, err)
+		}
+		if !time.Now().Before(deadline) {
+			f.Close()
+			holders, _ := LockHolders(path) // best effort: the message says "unknown" without them
+			return nil, &LockTimeoutError{Mode: mode, What: what, Path: path,
+				Timeout: max(timeout, 0), Waited: time.Since(start), Holders: holders}
+		}
+		if !sameFileAt(path, id) {
+			// Replaced under us: waiting on the old inode could wait forever.
+			f.Close()
+			if f, id, err = openLockFile(path); err != nil {
+				return nil, err
+			}
+			watched = false
+			continue
+		}
+		if w == nil {
+			w = newCloseWatcher(ctx)
+		}
+		if !watched {
+			w.add(path)
+			watched = true
+			// Retry once now that the watch exists: a release between the
+			// last attempt and the watch would otherwise go unnoticed.
+			continue
+		}
+		w.wait(ctx, minTime(deadline, time.Now().Add(lockPollInterval)))
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// fileID identifies an inode.
+type fileID struct{ dev, ino uint64 }
+
+// openLockFile opens (creating) the lockfile and widens its mode to 0666.
+func openLockFile(path string) (*os.File, fileID, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666) // Go adds O_CLOEXEC
+	if err != nil && (errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS)) {
+		// flock works on a read-only descriptor, so a user who may not write
+		// another user's lockfile (or a read-only cache) can still share it.
+		if rf, rerr := os.Open(path); rerr == nil {
+			f, err = rf, nil
+		}
+	}
+	if err != nil {
+		return nil, fileID{}, fmt.Errorf("open lockfile %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := controlFd(f, func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
+		f.Close()
+		return nil, fileID{}, fmt.Errorf("stat lockfile %s: %w", path, err)
+	}
+	if st.Mode&0o777 != 0o666 {
+		// Best effort: the umask narrowed the mode; only the owner may widen
+		// it, and a lockfile another user created is their business.
+		_ = f.Chmod(0o666)
+	}
+	return f, fileID{dev: uint64(st.Dev), ino: st.Ino}, nil
+}
+
+// sameFileAt reports whether path still names the inode id.
+func sameFileAt(path string, id fileID) bool {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return false
+	}
+	return uint64(st.Dev) == id.dev && st.Ino == id.ino
+}
+
+// controlFd runs fn on f's descriptor through SyscallConn, so the descriptor
+// cannot be closed underneath it.
+func controlFd(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// flockFile calls flock(2) on f, retrying EINTR.
+func flockFile(f *os.File, how int) error {
+	return controlFd(f, func(fd int) error {
+		for {
+			err := unix.Flock(fd, how)
+			if err != unix.EINTR {
+				return err
+			}
+		}
+	})
+}
+
+// tryFlock makes one non-blocking attempt; false means another holder has it.
+func tryFlock(f *os.File, how int) (bool, error) {
+	err := flockFile(f, how|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// closeWatcher wakes a waiter when any process closes the lockfile. Without
+// inotify (e.g. fs.inotify.max_user_instances exhausted) it degrades to
+// sleeping until the next poll.
+type closeWatcher struct {
+	f       *os.File // the inotify descriptor, in Go's poller; nil without inotify
+	polling bool     // inotify failed after creation: sleep instead
+	stop    func() bool
+	buf     [4096]byte
+}
+
+func newCloseWatcher(ctx context.Context) *closeWatcher {
+	w := &closeWatcher{}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return w
+	}
+	f := os.NewFile(uintptr(fd), "inotify")
+	w.f = f
+	// Cancellation interrupts a blocked Read by moving its deadline to now.
+	w.stop = context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Now()) })
+	return w
+}
+
+// add watches path for IN_CLOSE_WRITE|IN_CLOSE_NOWRITE. Watching a second
+// inode (after a replacement) keeps the first watch; its events only cause a
+// harmless extra attempt.
+func (w *closeWatcher) add(path string) {
+	if w.f == nil || w.polling {
+		return
+	}
+	err := controlFd(w.f, func(fd int) error {
+		_, err := unix.InotifyAddWatch(fd, path, unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE)
+		return err
+	})
+	if err != nil {
+		w.polling = true
+	}
+}
+
+// wait blocks until a close event, until, or ctx cancellation, whichever is first.
+func (w *closeWatcher) wait(ctx context.Context, until time.Time) {
+	if w.f == nil || w.polling {
+		sleepCtx(ctx, time.Until(until))
+		return
+	}
+	if err := w.f.SetReadDeadline(until); err != nil {
+		w.polling = true
+		sleepCtx(ctx, time.Until(until))
+		return
+	}
+	// Checked after setting the deadline: a cancellation after this point
+	// resets the deadline to now, one before it is seen here.
+	if ctx.Err() != nil {
+		return
+	}
+	if _, err := w.f.Read(w.buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		w.polling = true
+	}
+}
+
+func (w *closeWatcher) close() {
+	if w == nil || w.f == nil {
+		return
+	}
+	w.stop()
+	w.f.Close()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
