@@ -209,7 +209,7 @@ func drift(format string, args ...any) error {
 func ParseMetadata(data []byte) (Metadata, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return Metadata{}, classifyJSONError(err)
+		return Metadata{}, classifyJSONError(data, err)
 	}
 	if raw == nil {
 		return Metadata{}, drift("top-level value is null, expected an object")
@@ -267,11 +267,13 @@ func (m *Metadata) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-func classifyJSONError(err error) error {
+// classifyJSONError sorts a decoding error of data into truncated (the input
+// ends inside a value), malformed (any other syntax error) or schema drift.
+func classifyJSONError(data []byte, err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &syn) && strings.Contains(syn.Error(), "unexpected end of JSON input"):
+	case errors.As(err, &syn) && endsInsideValue(data, syn):
 		return &MetadataError{Kind: ProblemTruncated, Reason: fmt.Sprintf("input ends inside a JSON value at byte %d (the file was cut off)", syn.Offset)}
 	case errors.As(err, &syn):
 		return &MetadataError{Kind: ProblemMalformed, Reason: fmt.Sprintf("%v (at byte %d)", syn, syn.Offset)}
@@ -279,6 +281,26 @@ func classifyJSONError(err error) error {
 		return drift("top-level value is %s, expected an object", typ.Value)
 	}
 	return &MetadataError{Kind: ProblemMalformed, Reason: err.Error()}
+}
+
+// endsInsideValue reports whether a syntax error means the input was cut
+// off. encoding/json reports most cuts as "unexpected end of JSON input", but
+// one inside a literal, number or escape ("nu", "-", "\u12") surfaces as the
+// space it feeds the scanner at EOF: "invalid character ' ' ..." at offset
+// len(data), where the input's own last byte is not a space.
+func endsInsideValue(data []byte, syn *json.SyntaxError) bool {
+	msg := syn.Error()
+	if strings.Contains(msg, "unexpected end of JSON input") {
+		return true
+	}
+	if len(data) == 0 || syn.Offset != int64(len(data)) || !strings.HasPrefix(msg, "invalid character ' '") {
+		return false
+	}
+	switch data[len(data)-1] {
+	case ' ', '\t', '\r', '\n':
+		return false
+	}
+	return true
 }
 
 // jsonType names the JSON type of a raw value for error messages.
