@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ type eventSink struct {
 	eventLog  *bufio.Writer           // raw events for --jsonfile / JUnit; may be nil
 	logFile   *os.File                // the file under eventLog
 	synthetic []testjson.TestEvent    // terminal events testjson made up for tests that never finished
+	open      map[string]bool         // packages that started and have not ended
 
 	malformedLine string // first line that looked like JSON but was not test2json
 	malformedAt   int
@@ -35,6 +37,17 @@ func (s *eventSink) Event(event testjson.TestEvent, exec *testjson.Execution) er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	raw := event.Bytes()
+	if event.Test == "" && event.Package != "" {
+		switch event.Action {
+		case "start":
+			if s.open == nil {
+				s.open = map[string]bool{}
+			}
+			s.open[event.Package] = true
+		case testjson.ActionPass, testjson.ActionFail, testjson.ActionSkip:
+			delete(s.open, event.Package)
+		}
+	}
 	if raw == nil {
 		// testjson.ScanTestOutput synthesises a fail event for every test
 		// that started but never ended (go test was killed, or a test
@@ -77,24 +90,37 @@ func (s *eventSink) Err(text string) error {
 	return nil
 }
 
-// syntheticJSON renders the made-up terminal events in test2json form, so the
-// JUnit report can include the tests that never finished.
+// syntheticJSON renders, in test2json form, the verdicts go could not
+// write because it was stopped: a failure for each test that never finished
+// and for each package that never ended. Reports built from the event log
+// then count those tests as failed instead of losing them.
 func (s *eventSink) syntheticJSON() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var b strings.Builder
-	for _, ev := range s.synthetic {
-		line, _ := json.Marshal(test2jsonEvent{
-			Time:    time.Now(),
-			Action:  string(ev.Action),
-			Package: ev.Package,
-			Test:    ev.Test,
-			Output:  "",
-		})
+	now := time.Now()
+	var b bytes.Buffer
+	emit := func(ev test2jsonEvent) {
+		ev.Time = now
+		line, _ := json.Marshal(ev)
 		b.Write(line)
 		b.WriteByte('\n')
 	}
-	return []byte(b.String())
+	for _, ev := range s.synthetic {
+		emit(test2jsonEvent{Action: "output", Package: ev.Package, Test: ev.Test,
+			Output: fmt.Sprintf("--- FAIL: %s (0.00s)\n    ktest: never finished: go test was stopped\n", ev.Test)})
+		emit(test2jsonEvent{Action: "fail", Package: ev.Package, Test: ev.Test})
+	}
+	pkgs := make([]string, 0, len(s.open))
+	for pkg := range s.open {
+		pkgs = append(pkgs, pkg)
+	}
+	sort.Strings(pkgs)
+	for _, pkg := range pkgs {
+		emit(test2jsonEvent{Action: "output", Package: pkg, Output: "FAIL\n"})
+		emit(test2jsonEvent{Action: "output", Package: pkg, Output: fmt.Sprintf("FAIL\t%s\t0.000s\n", pkg)})
+		emit(test2jsonEvent{Action: "fail", Package: pkg})
+	}
+	return b.Bytes()
 }
 
 // test2jsonEvent is the shape `go test -json` writes (cmd/test2json).

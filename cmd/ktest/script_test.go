@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"ktest":       main,
+		"fakego":      fakeGoMain,
+		"expect-exit": expectExitMain,
+	})
+}
+
+// TestScripts runs the CLI scripts in testdata/script. Scripts drive ktest
+// through a fake go (KTEST_GO=fakego) or the real one.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams(t, "testdata/script"))
+}
+
+func scriptParams(t *testing.T, dir string) testscript.Params {
+	fixture, err := filepath.Abs("testdata/fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams, err := filepath.Abs("testdata/script/streams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testscript.Params{
+		Dir:                 dir,
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("FIXTURE", fixture)
+			// The directory holding ktest, fakego and expect-exit, for
+			// scripts that need a PATH without go.
+			env.Setenv("KTEST_BIN", filepath.SplitList(env.Getenv("PATH"))[0])
+			env.Setenv("STREAMS", streams)
+			// The real go needs its caches; the fixture needs no network.
+			for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOROOT"} {
+				env.Setenv(k, goEnv(t, k))
+			}
+			env.Setenv("GOPROXY", "off")
+			env.Setenv("GOFLAGS", "-mod=mod")
+			env.Setenv("GOTOOLCHAIN", "local")
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "root":
+				return os.Geteuid() == 0, nil
+			case "kvm":
+				f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+				if err != nil {
+					return false, nil
+				}
+				f.Close()
+				return true, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitfile":   cmdWaitFile,
+			"signal":     cmdSignal,
+			"pidgone":    cmdPidGone,
+			"junitcount": cmdJUnitCount,
+			"sleep":      cmdSleep,
+		},
+	}
+}
+
+var goEnvCache = map[string]string{}
+
+func goEnv(t *testing.T, key string) string {
+	if v, ok := goEnvCache[key]; ok {
+		return v
+	}
+	out, err := exec.Command("go", "env", key).Output()
+	if err != nil {
+		t.Fatalf("go env %s: %v", key, err)
+	}
+	v := strings.TrimSpace(string(out))
+	goEnvCache[key] = v
+	return v
+}
+
+// waitfile FILE waits up to 30s for FILE to exist.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile FILE")
+	}
+	path := ts.MkAbs(args[0])
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile %s: still missing after 30s", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// signal INT|TERM PIDFILE sends a signal to the process whose pid is in PIDFILE.
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal INT|TERM PIDFILE")
+	}
+	sig := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM}[args[0]]
+	if sig == 0 {
+		ts.Fatalf("unknown signal %s", args[0])
+	}
+	ts.Check(unix.Kill(readPid(ts, args[1]), sig))
+}
+
+// pidgone PIDFILE checks that the process whose pid is in PIDFILE no longer
+// exists (or is a zombie awaiting its reaper), waiting up to 5s.
+func cmdPidGone(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pidgone PIDFILE")
+	}
+	pid := readPid(ts, args[0])
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return
+		}
+		if fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(fields) > 0 && fields[0] == "Z" {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("process %d still exists: %s", pid, stat)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readPid(ts *testscript.TestScript, file string) int {
+	pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(file)))
+	if err != nil || pid <= 1 {
+		ts.Fatalf("bad pid in %s: %v", file, err)
+	}
+	return pid
+}
+
+// sleep DUR pauses the script, e.g. between two signals.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
+}
