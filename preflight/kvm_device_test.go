@@ -98,6 +98,9 @@ func TestCheckKVMRealDevice(t *testing.T) {
 	if rep.ThroughputIterations <= 0 || rep.ThroughputIterations > DefaultProbeIterations || rep.ThroughputElapsed <= 0 {
 		t.Errorf("throughput probe: %d iterations in %v", rep.ThroughputIterations, rep.ThroughputElapsed)
 	}
+	if rep.ThroughputBudgetHit && rep.ThroughputIterations >= DefaultProbeIterations {
+		t.Errorf("budget hit, yet all %d iterations counted", rep.ThroughputIterations)
+	}
 	if rep.ThroughputIterations < DefaultProbeIterations && !rep.ThroughputBudgetHit {
 		t.Errorf("%d of %d iterations ran but the budget was not hit", rep.ThroughputIterations, DefaultProbeIterations)
 	}
@@ -158,6 +161,25 @@ func TestCheckKVMThroughputLoopCompletes(t *testing.T) {
 	}
 	if rep.ThroughputIterations != n || rep.ThroughputBudgetHit {
 		t.Errorf("got %d iterations, budget hit %v; want all %d, budget not hit", rep.ThroughputIterations, rep.ThroughputBudgetHit, n)
+	}
+}
+
+// A loop far too long for its budget (4e9 iterations take seconds even on
+// hardware) is stopped by the kicker: some iterations but not all are
+// counted, read back from the guest's ecx.
+func TestCheckKVMThroughputBudget(t *testing.T) {
+	dev := requireKVM(t)
+	const n = 4_000_000_000
+	rep, err := CheckKVM(context.Background(), KVMOptions{Device: dev, NoCache: true, ProbeIterations: n, ProbeBudget: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.ThroughputBudgetHit || rep.ThroughputIterations <= 0 || rep.ThroughputIterations >= n {
+		t.Errorf("got %d of %d iterations, budget hit %v; want the budget to stop a partial loop",
+			rep.ThroughputIterations, n, rep.ThroughputBudgetHit)
+	}
+	if want := nsPerIteration(rep.ThroughputElapsed, rep.ThroughputIterations); rep.NsPerIteration != want {
+		t.Errorf("ns/iteration %v, want elapsed/iterations %v", rep.NsPerIteration, want)
 	}
 }
 

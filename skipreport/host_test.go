@@ -43,6 +43,12 @@ func TestTakeHostSnapshotLive(t *testing.T) {
 		t.Errorf("hostname %q (want %q) release %q taken %v", h.Hostname, host, h.KernelRelease, h.TakenAt)
 	}
 
+	// OpenFDs matches a count made without opening anything: every fd
+	// number that fcntl(F_GETFD) accepts.
+	if want := countFDsByFcntl(t); h.OpenFDs != want {
+		t.Errorf("open fds %d, fcntl finds %d", h.OpenFDs, want)
+	}
+
 	// Opening files shows in OpenFDs, one for one.
 	const extra = 5
 	for range extra {
@@ -132,4 +138,15 @@ func TestFormatBytes(t *testing.T) {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+func countFDsByFcntl(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for fd := range 1 << 16 {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			n++
+		}
+	}
+	return n
 }
