@@ -57,6 +57,7 @@ type InvalidImageError struct {
 	Err error
 }
 
+// Error reads like "invalid kernel image /boot/x: is a directory".
 func (e *InvalidImageError) Error() string {
 	if e.Path == "" {
 		return "invalid kernel image: " + e.Reason
@@ -64,6 +65,7 @@ func (e *InvalidImageError) Error() string {
 	return "invalid kernel image " + e.Path + ": " + e.Reason
 }
 
+// Unwrap returns the underlying stat, open or read error, if any.
 func (e *InvalidImageError) Unwrap() error { return e.Err }
 
 // Header layout (LINUX-FACTS.md, Documentation/arch/x86/boot.rst,

@@ -32,11 +32,11 @@ type kvmRegs struct {
 
 // kvmSegment is struct kvm_segment (24 bytes).
 type kvmSegment struct {
-	Base                                       uint64
-	Limit                                      uint32
-	Selector                                   uint16
-	Type, Present, DPL, DB, S, L, G, AVL, Unus uint8
-	Padding                                    uint8
+	Base                                           uint64
+	Limit                                          uint32
+	Selector                                       uint16
+	Type, Present, DPL, DB, S, L, G, AVL, Unusable uint8
+	Padding                                        uint8
 }
 
 // kvmDtable is struct kvm_dtable (16 bytes).
