@@ -1,0 +1,74 @@
+// Package skipreport turns the reasons ktest cannot run kernel tests into
+// clearly labelled SKIPs: the one-line banner of SPEC §6, the JSON sidecars
+// of SPEC §8 (run.json and skips/*.json) with their writer and reader, and
+// the host resource snapshot both carry.
+package skipreport
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Category says why something was skipped (SPEC §6).
+type Category string
+
+// The SKIP categories.
+const (
+	// Contention is transient host pressure: a KVM errno such as EBUSY or
+	// ENOMEM, or a cache lock held too long by another process.
+	Contention Category = "contention"
+	// NoKernel means no kernel image was found.
+	NoKernel Category = "no-kernel"
+	// NoKVM means KVM is absent or not permitted and the policy
+	// (--on-no-kvm skip) turns that into a skip.
+	NoKVM Category = "no-kvm"
+	// NoQEMU means the test-side VM helper found no QEMU binary.
+	NoQEMU Category = "no-qemu"
+)
+
+// Categories lists every category, in a stable order for reports.
+var Categories = []Category{Contention, NoKernel, NoKVM, NoQEMU}
+
+// Banner renders the SKIP banner: one left-anchored line
+// `ktest: SKIP: <category>: <reason>`, then one `  hint: ...` line per
+// hint. The first line is also what tests pass to t.Skip, so the same text
+// appears in test2json, JUnit and on the console.
+func Banner(category Category, reason string, hints ...string) string {
+	var b strings.Builder
+	b.WriteString(BannerLine(category, reason))
+	for _, h := range hints {
+		b.WriteString("\n  hint: ")
+		b.WriteString(oneLine(h))
+	}
+	return b.String()
+}
+
+// BannerLine is the first line of the banner alone.
+func BannerLine(category Category, reason string) string {
+	return fmt.Sprintf("ktest: SKIP: %s: %s", category, oneLine(reason))
+}
+
+// ParseBannerLine recovers the category and reason from a banner line, or
+// from any text containing one (such as a t.Skip message with a file:line
+// prefix). ok is false when there is none.
+func ParseBannerLine(text string) (category Category, reason string, ok bool) {
+	const marker = "ktest: SKIP: "
+	i := strings.Index(text, marker)
+	if i < 0 {
+		return "", "", false
+	}
+	rest := text[i+len(marker):]
+	if j := strings.IndexByte(rest, '\n'); j >= 0 {
+		rest = rest[:j]
+	}
+	cat, reason, found := strings.Cut(rest, ": ")
+	if !found || cat == "" {
+		return "", "", false
+	}
+	return Category(cat), strings.TrimSpace(reason), true
+}
+
+// oneLine folds newlines so a banner stays one line.
+func oneLine(s string) string {
+	return strings.TrimSpace(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
+}

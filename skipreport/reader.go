@@ -1,0 +1,128 @@
+package skipreport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// SchemaError reports a sidecar whose schema this ktest does not know, such
+// as one written by a newer ktest.
+type SchemaError struct {
+	Found string
+	Want  string
+}
+
+func (e *SchemaError) Error() string {
+	if e.Found == "" {
+		return fmt.Sprintf("no \"schema\" field (want %q)", e.Want)
+	}
+	return fmt.Sprintf("unknown schema %q (this ktest reads %q; a newer ktest may have written it)", e.Found, e.Want)
+}
+
+// ParseRun decodes run.json.
+func ParseRun(data []byte) (RunRecord, error) {
+	var rec RunRecord
+	return rec, parseSidecar(data, RunSchema, &rec)
+}
+
+// ParseSkip decodes a skip sidecar.
+func ParseSkip(data []byte) (SkipRecord, error) {
+	var rec SkipRecord
+	return rec, parseSidecar(data, SkipSchema, &rec)
+}
+
+// parseSidecar checks the schema field first, so that a future schema is
+// reported as such instead of as a decoding error, then decodes into v.
+func parseSidecar(data []byte, want string, v any) error {
+	var head struct {
+		Schema *string `json:"schema"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	if head.Schema == nil || *head.Schema != want {
+		found := ""
+		if head.Schema != nil {
+			found = *head.Schema
+		}
+		return &SchemaError{Found: found, Want: want}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", want, err)
+	}
+	return nil
+}
+
+// FileProblem is a sidecar file that could not be used.
+type FileProblem struct {
+	Path string `json:"path"`
+	// Kind is "unreadable", "malformed" or "unknown_schema".
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+}
+
+// RunContents is what one run directory holds.
+type RunContents struct {
+	Dir string
+	// Run is nil when run.json is missing (a run that was killed) or
+	// unusable (then it is listed in Problems).
+	Run      *RunRecord
+	Skips    []SkipRecord
+	Problems []FileProblem
+}
+
+// ReadRunDir reads run.json and every skips/*.json of a run directory.
+// Unusable files are reported in Problems, never fatal.
+func ReadRunDir(dir string) RunContents {
+	rc := RunContents{Dir: dir}
+	runPath := filepath.Join(dir, "run.json")
+	if data, err := os.ReadFile(runPath); err == nil {
+		if rec, err := ParseRun(data); err == nil {
+			rc.Run = &rec
+		} else {
+			rc.Problems = append(rc.Problems, problemOf(runPath, err))
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		rc.Problems = append(rc.Problems, FileProblem{Path: runPath, Kind: "unreadable", Reason: err.Error()})
+	}
+	skipDir := filepath.Join(dir, "skips")
+	entries, err := os.ReadDir(skipDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		rc.Problems = append(rc.Problems, FileProblem{Path: skipDir, Kind: "unreadable", Reason: err.Error()})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue // temp files of an atomic write in progress start with "."
+		}
+		path := filepath.Join(skipDir, name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			rc.Problems = append(rc.Problems, FileProblem{Path: path, Kind: "unreadable", Reason: err.Error()})
+			continue
+		}
+		rec, err := ParseSkip(data)
+		if err != nil {
+			rc.Problems = append(rc.Problems, problemOf(path, err))
+			continue
+		}
+		rc.Skips = append(rc.Skips, rec)
+	}
+	return rc
+}
+
+func problemOf(path string, err error) FileProblem {
+	var se *SchemaError
+	if errors.As(err, &se) {
+		return FileProblem{Path: path, Kind: "unknown_schema", Reason: err.Error()}
+	}
+	return FileProblem{Path: path, Kind: "malformed", Reason: err.Error()}
+}

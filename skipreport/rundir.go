@@ -1,0 +1,144 @@
+package skipreport
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/ktest-dev/ktest/internal/atomicfile"
+)
+
+// KeepRuns is how many run directories a base directory keeps; creating a
+// run removes the oldest beyond it.
+const KeepRuns = 50
+
+// runStampLayout names run directories so that they sort by start time.
+const runStampLayout = "20060102T150405Z"
+
+var runDirName = regexp.MustCompile(`^\d{8}T\d{6}Z-[0-9a-f]{8}$`)
+
+// RunDir is one run's sidecar directory, <base>/<run id>/, holding run.json
+// and skips/. Tests receive its path as KTEST_SIDECAR_DIR.
+type RunDir struct {
+	ID   string
+	Path string
+}
+
+// CreateRunDir makes a new run directory under base (creating base if
+// needed) and prunes base to the newest KeepRuns runs.
+func CreateRunDir(base string, now time.Time) (*RunDir, error) {
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, fmt.Errorf("create sidecar directory %s: %w (choose another with --sidecar-dir)", base, err)
+	}
+	id := now.UTC().Format(runStampLayout) + "-" + randomHex(4)
+	dir := &RunDir{ID: id, Path: filepath.Join(base, id)}
+	if err := os.MkdirAll(filepath.Join(dir.Path, "skips"), 0o755); err != nil {
+		return nil, fmt.Errorf("create run directory %s: %w", dir.Path, err)
+	}
+	if err := pruneRuns(base, KeepRuns); err != nil {
+		return nil, err
+	}
+	return dir, nil
+}
+
+// WriteRun writes run.json atomically.
+func (d *RunDir) WriteRun(rec RunRecord) error {
+	rec.Schema = RunSchema
+	if rec.RunID == "" {
+		rec.RunID = d.ID
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode run.json: %w", err)
+	}
+	return atomicfile.WriteFile(filepath.Join(d.Path, "run.json"), append(data, '\n'), 0o644)
+}
+
+// WriteSkip writes one skip sidecar into runDir/skips atomically and returns
+// its path. runDir is a RunDir's Path (KTEST_SIDECAR_DIR in tests).
+func WriteSkip(runDir string, rec SkipRecord) (string, error) {
+	rec.Schema = SkipSchema
+	if rec.Time.IsZero() {
+		rec.Time = time.Now().UTC()
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encode skip sidecar: %w", err)
+	}
+	dir := filepath.Join(runDir, "skips")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create skip sidecar directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, rec.Time.UTC().Format("20060102T150405.000000000Z")+"-"+randomHex(4)+".json")
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// ListRunDirs returns the run directories under base, oldest first. A
+// missing base has no runs.
+func ListRunDirs(base string) ([]string, error) {
+	entries, err := os.ReadDir(base)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read sidecar directory %s: %w", base, err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() && runDirName.MatchString(e.Name()) {
+			dirs = append(dirs, filepath.Join(base, e.Name()))
+		}
+	}
+	sort.Strings(dirs)
+	return dirs, nil
+}
+
+// pruneRuns removes the oldest run directories beyond keep. Only names that
+// look like run directories are touched.
+func pruneRuns(base string, keep int) error {
+	dirs, err := ListRunDirs(base)
+	if err != nil {
+		return err
+	}
+	for len(dirs) > keep {
+		if err := os.RemoveAll(dirs[0]); err != nil {
+			return fmt.Errorf("prune old run %s: %w", dirs[0], err)
+		}
+		dirs = dirs[1:]
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// DefaultBase is where sidecars go without --sidecar-dir or
+// KTEST_SIDECAR_DIR: .ktest/runs under the main module's root (the nearest
+// directory above dir holding go.mod), or under dir when there is none.
+func DefaultBase(dir string) string {
+	for d := dir; ; {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(d, ".ktest", "runs")
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return filepath.Join(dir, ".ktest", "runs")
+		}
+		d = parent
+	}
+}
