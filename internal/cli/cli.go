@@ -28,6 +28,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print ktest's version", runVersion},
+		"stats":   {"statistics over run and skip sidecars", runStats},
 		"help":    {"print this help", func(_ context.Context, _ []string, stdio IO) error { return printRunHelp(stdio.Stdout) }},
 	}
 }
