@@ -254,3 +254,32 @@ func TestBootCorruptKernelIsBootError(t *testing.T) {
 		t.Errorf("BootError reason %q does not name the unloadable kernel", be.Reason)
 	}
 }
+
+// TestBootKVMEitherBootsOrExplains asks for KVM. Where KVM accelerates it
+// must boot; where /dev/kvm is present but QEMU cannot use it (as on this
+// project's machines: "-cpu host" aborts on an MSR) the error must be a
+// BootError that points to TCG, not a hang until the timeout.
+func TestBootKVMEitherBootsOrExplains(t *testing.T) {
+	requireQEMU(t)
+	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
+		t.Skipf("ktest: SKIP: no-kvm: %v", err)
+	} else {
+		f.Close()
+	}
+	t.Parallel()
+	cfg := bootConfig(t, "info")
+	cfg.Accel = AccelKVM
+	cfg.Timeout = time.Minute
+	res, err := Run(context.Background(), cfg)
+	if err == nil {
+		if !strings.Contains(res.Output, "TESTGUEST-INFO") {
+			t.Errorf("KVM boot succeeded without the info line: %q", res.Output)
+		}
+		return
+	}
+	t.Logf("Run error:\n%v", err)
+	var be *BootError
+	if !errors.As(err, &be) || !strings.Contains(be.Reason, `use Accel "tcg"`) {
+		t.Errorf("Run error = %v (%T), want a *BootError that suggests tcg", err, err)
+	}
+}

@@ -116,7 +116,8 @@ func boot(ctx context.Context, c Config, qemuPath string, args []string, nonce s
 
 	verdictSeen := make(chan struct{})
 	console := newConsoleParser(nonce, c.Stdout, func() { close(verdictSeen) })
-	stderr := newCappedBuffer()
+	qemuFatal := make(chan struct{})
+	stderr := newStderrWatcher(func() { close(qemuFatal) })
 
 	cmd := exec.CommandContext(runCtx, qemuPath, args...)
 	cmd.Stdin = nil // /dev/null: the console is output-only
@@ -159,6 +160,10 @@ wait:
 		case <-grace:
 			grace = nil
 			kill()
+		case <-qemuFatal:
+			// The reason is in stderr; classifyFailure reports it.
+			qemuFatal = nil
+			kill()
 		case <-timeout.C:
 			timedOut = true
 			kill()
@@ -174,10 +179,7 @@ wait:
 	if v := console.verdict; v != nil {
 		res.ExitCode = v.Exit
 		res.GuestMessage = v.Error
-		if v.Exit != 0 {
-			return res, &GuestError{ExitCode: v.Exit, Message: v.Error, Panicked: v.Panic, TimedOut: v.TimedOut, Output: res.Output}
-		}
-		return res, nil
+		return res, verdictError(*v, res.Output)
 	}
 	tail := tailLines(res.Console, errorTailLines)
 	if timedOut {
@@ -204,6 +206,14 @@ wait:
 		badVerdict:   console.badVerdict,
 		output:       res.Output,
 	})
+}
+
+// verdictError is Run's error for a boot that produced a verdict.
+func verdictError(v protocol.Verdict, output string) error {
+	if v.Exit == 0 {
+		return nil
+	}
+	return &GuestError{ExitCode: v.Exit, Message: v.Error, Panicked: v.Panic, TimedOut: v.TimedOut, Output: output}
 }
 
 // bootPhase tells how far a boot got, for TimeoutError.

@@ -46,15 +46,16 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	// InVM reports whether the program runs as PID 1 of a VM.
 	InVM bool
-	// Deadline is when Main's guard gives up on the function (zero: never).
+	// Deadline is when Context is cancelled (zero: never). Main stops
+	// waiting for the function a little later and reports a timeout.
 	Deadline time.Time
 
 	ctx context.Context
 }
 
-// Context returns a context that is cancelled when the guard's deadline
-// passes, so long-running guest code can stop cleanly before the host
-// kills the VM.
+// Context returns a context that is cancelled at Deadline, shortly before
+// Main's guard gives up, so that guest code can stop and return its own
+// error before the guard reports a timeout and the VM is powered off.
 func (e *Env) Context() context.Context {
 	if e.ctx == nil {
 		return context.Background()
@@ -172,7 +173,10 @@ func runGuarded(fn func(*Env) error, env *Env, guard time.Duration) protocol.Ver
 	defer cancel()
 	var timer <-chan time.Time
 	if guard > 0 {
-		env.Deadline = time.Now().Add(guard)
+		// The context ends first; the hard guard waits a little longer for
+		// a function that honours it to return.
+		grace := min(max(guard/20, 100*time.Millisecond), 2*time.Second, guard/2)
+		env.Deadline = time.Now().Add(guard - grace)
 		var cancelT context.CancelFunc
 		ctx, cancelT = context.WithDeadline(ctx, env.Deadline)
 		defer cancelT()
