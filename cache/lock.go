@@ -50,6 +50,18 @@ func (m LockMode) flockHow() (int, error) {
 // was replaced, or a host without inotify instances left.
 var lockPollInterval = 50 * time.Millisecond
 
+// closeRetryBackoff is the schedule of extra LOCK_NB attempts after a close
+// event. The kernel sends IN_CLOSE_* from __fput before it removes the
+// file's flocks (fsnotify_close precedes locks_remove_file), so the attempt
+// right after the wake-up can still fail while the holder's release is
+// microseconds away. Retrying on this short schedule (about 6 ms in total)
+// catches the release without waiting for the next poll; an event from an
+// unrelated close costs only these few attempts.
+var closeRetryBackoff = []time.Duration{
+	25 * time.Microsecond, 50 * time.Microsecond, 100 * time.Microsecond, 200 * time.Microsecond,
+	400 * time.Microsecond, 800 * time.Microsecond, 1600 * time.Microsecond, 3200 * time.Microsecond,
+}
+
 // Lock is a held flock(2) on a lockfile. It owns one open file description;
 // the lock lasts until Unlock (or until the process exits, when the kernel
 // releases it). A Lock is not inherited by child processes (O_CLOEXEC), which
@@ -157,6 +169,7 @@ func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.D
 	var w *closeWatcher
 	defer func() { w.close() }()
 	watched := false
+	burst := -1 // position in closeRetryBackoff after a close event; -1 outside a burst
 	for {
 		ok, err := tryFlock(f, how)
 		if err != nil {
@@ -206,7 +219,15 @@ func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.D
 			// last attempt and the watch would otherwise go unnoticed.
 			continue
 		}
-		w.wait(ctx, minTime(deadline, time.Now().Add(lockPollInterval)))
+		if burst >= 0 && burst < len(closeRetryBackoff) {
+			sleepCtx(ctx, min(closeRetryBackoff[burst], time.Until(deadline)))
+			burst++
+			continue
+		}
+		burst = -1
+		if w.wait(ctx, minTime(deadline, time.Now().Add(lockPollInterval))) {
+			burst = 0
+		}
 	}
 }
 
@@ -329,33 +350,40 @@ func (w *closeWatcher) add(path string) {
 	}
 }
 
-// wait blocks until a close event, until, or ctx cancellation, whichever is first.
-func (w *closeWatcher) wait(ctx context.Context, until time.Time) {
+// wait blocks until a close event, until, or ctx cancellation, whichever is
+// first, and reports whether a close event woke it.
+func (w *closeWatcher) wait(ctx context.Context, until time.Time) bool {
 	if w.f == nil || w.polling {
 		sleepCtx(ctx, time.Until(until))
-		return
+		return false
 	}
 	if err := w.f.SetReadDeadline(until); err != nil {
 		w.polling = true
 		sleepCtx(ctx, time.Until(until))
-		return
+		return false
 	}
 	// Checked after setting the deadline: a cancellation after this point
 	// resets the deadline to now, one before it is seen here.
 	if ctx.Err() != nil {
-		return
+		return false
 	}
-	if _, err := w.f.Read(w.buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	n, err := w.f.Read(w.buf[:])
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		w.polling = true
 	}
+	return n > 0
 }
 
+// close releases the inotify descriptor in the background: closing an
+// inotify instance waits for the kernel to reap its marks (an SRCU grace
+// period, typically 5-20 ms), which must not delay the caller that has just
+// got its lock.
 func (w *closeWatcher) close() {
 	if w == nil || w.f == nil {
 		return
 	}
 	w.stop()
-	w.f.Close()
+	go w.f.Close()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
