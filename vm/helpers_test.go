@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 // testKernel returns a kernel image to boot: $KTSTR_TEST_KERNEL (which
 // must exist when set), else the machine's default test kernel, else the
 // test is skipped.
-func testKernel(t *testing.T) string {
+func testKernel(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("KTSTR_TEST_KERNEL"); p != "" {
 		if _, err := os.Stat(p); err != nil {

@@ -114,10 +114,12 @@ func boot(ctx context.Context, c Config, qemuPath string, args []string, nonce s
 	runCtx, kill := context.WithCancel(ctx)
 	defer kill()
 
-	verdictSeen := make(chan struct{})
-	console := newConsoleParser(nonce, c.Stdout, func() { close(verdictSeen) })
-	qemuFatal := make(chan struct{})
-	stderr := newStderrWatcher(func() { close(qemuFatal) })
+	// The parser and watcher close these from exec's copy goroutines; the
+	// select loop below receives from (and then disables) its own copies.
+	verdictCh, fatalCh := make(chan struct{}), make(chan struct{})
+	console := newConsoleParser(nonce, c.Stdout, func() { close(verdictCh) })
+	stderr := newStderrWatcher(func() { close(fatalCh) })
+	var verdictSeen, qemuFatal <-chan struct{} = verdictCh, fatalCh
 
 	cmd := exec.CommandContext(runCtx, qemuPath, args...)
 	cmd.Stdin = nil // /dev/null: the console is output-only
