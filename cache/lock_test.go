@@ -165,6 +165,13 @@ func TestLockContextCancel(t *testing.T) {
 	if errors.As(err, &lte) {
 		t.Errorf("cancellation reported as a timeout: %v", err)
 	}
+	// An already-cancelled context does not take even a free lock.
+	if l, err := AcquireLock(ctx, lockPathIn(t), Shared, time.Minute, "test"); !errors.Is(err, context.Canceled) {
+		if l != nil {
+			l.Unlock()
+		}
+		t.Errorf("cancelled context, free lock: got %v", err)
+	}
 }
 
 func TestLockZeroTimeoutMakesOneAttempt(t *testing.T) {
