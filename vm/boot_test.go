@@ -21,6 +21,7 @@ type testGuestInfo struct { // mirrors testguest.Info
 	Args     []string `json:"args"`
 	InVM     bool     `json:"in_vm"`
 	File     string   `json:"file"`
+	Cmdline  string   `json:"cmdline"`
 }
 
 func bootConfig(t *testing.T, args ...string) Config {
@@ -44,6 +45,7 @@ func TestBootReportsKernelCPUsAndMemory(t *testing.T) {
 	cfg.Files = map[string]string{"/data/hello.txt": hello}
 	cfg.CPUs = 2
 	cfg.MemoryMB = 256
+	cfg.Cmdline = "ktest_marker=boot-info"
 	var live strings.Builder
 	cfg.Stdout = &live
 
@@ -78,6 +80,9 @@ func TestBootReportsKernelCPUsAndMemory(t *testing.T) {
 	}
 	if want := []string{"info", "two words", "ünïcode"}; strings.Join(info.Args, "|") != strings.Join(want, "|") {
 		t.Errorf("guest args %q, want %q", info.Args, want)
+	}
+	if !strings.HasPrefix(info.Cmdline, baseCmdline) || !strings.HasSuffix(info.Cmdline, " ktest_marker=boot-info") {
+		t.Errorf("guest kernel command line %q, want %q plus Config.Cmdline", info.Cmdline, baseCmdline)
 	}
 	if !info.InVM {
 		t.Error("guest says it is not PID 1 of a VM")

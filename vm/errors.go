@@ -16,10 +16,12 @@ type NoQEMUError struct {
 	Err    error  // from exec.LookPath
 }
 
+// Error names the binary and how to install QEMU.
 func (e *NoQEMUError) Error() string {
 	return fmt.Sprintf("find qemu %q: %v; install it with \"apt-get install -y qemu-system-x86\" (Debian/Ubuntu) or \"dnf install -y qemu-system-x86-core\" (Fedora/RHEL), or set vm.Config.QEMU", e.Binary, e.Err)
 }
 
+// Unwrap returns the lookup error.
 func (e *NoQEMUError) Unwrap() error { return e.Err }
 
 // HostBusyError means QEMU could not start the VM because the host is
@@ -30,6 +32,7 @@ type HostBusyError struct {
 	Stderr string // QEMU's stderr, if it ran
 }
 
+// Error quotes the message that showed the shortage.
 func (e *HostBusyError) Error() string {
 	return "start vm: host resources temporarily unavailable: " + e.Reason
 }
@@ -54,6 +57,7 @@ const (
 	PhaseGuest = "guest"
 )
 
+// Error says how far the boot got and quotes the console tail.
 func (e *TimeoutError) Error() string {
 	var phase string
 	switch e.Phase {
@@ -77,6 +81,7 @@ type GuestError struct {
 	Output   string // the guest's output (see Result.Output)
 }
 
+// Error gives the exit status, the guest's message and its last output lines.
 func (e *GuestError) Error() string {
 	return fmt.Sprintf("guest failed with exit status %d: %s%s", e.ExitCode, e.Message, section("guest output", tailLines(e.Output, errorTailLines)))
 }
@@ -91,6 +96,7 @@ type BootError struct {
 	ConsoleTail string
 }
 
+// Error gives the reason, QEMU's stderr and the console tail.
 func (e *BootError) Error() string {
 	msg := "vm boot failed: " + e.Reason
 	if s := strings.TrimSpace(e.QEMUStderr); s != "" && !strings.Contains(e.Reason, s) {

@@ -11,6 +11,14 @@
 // PR_SET_PDEATHSIG=SIGKILL; on timeout, context cancellation or any error
 // Run kills the whole group and reaps it before returning, so no QEMU
 // outlives Run. If the calling process itself dies, the kernel kills QEMU.
+//
+// Signals: being a library, vm installs no signal handlers (that would
+// change SIGINT for the whole test binary). Because QEMU has its own
+// process group, a terminal's Ctrl-C reaches only the caller; the caller
+// either cancels the context (Run then kills QEMU) or dies, and
+// PDEATHSIG takes QEMU with it. (PDEATHSIG follows the OS thread that
+// started QEMU; Go only retires a thread when a goroutine locked to it
+// exits, and no such goroutine runs Run.)
 package vm
 
 import (

@@ -175,7 +175,7 @@ func runGuarded(fn func(*Env) error, env *Env, guard time.Duration) protocol.Ver
 	if guard > 0 {
 		// The context ends first; the hard guard waits a little longer for
 		// a function that honours it to return.
-		grace := min(max(guard/20, 100*time.Millisecond), 2*time.Second, guard/2)
+		grace := min(max(guard/10, 250*time.Millisecond), 2*time.Second, guard/2)
 		env.Deadline = time.Now().Add(guard - grace)
 		var cancelT context.CancelFunc
 		ctx, cancelT = context.WithDeadline(ctx, env.Deadline)

@@ -48,7 +48,7 @@ func TestMainAsProcess(t *testing.T) {
 	}{
 		{"ok", 0, 0, ""},
 		{"exit7", 0, 7, "seven"},
-		{"ctx", 1200, 1, "stopped: context deadline exceeded"},
+		{"ctx", 2000, 1, "stopped: context deadline exceeded"}, // context ends 250 ms before the guard
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {

@@ -20,6 +20,16 @@ func KernelRelease() (string, error) {
 	return unix.ByteSliceToString(u.Release[:]), nil
 }
 
+// KernelCmdline returns the kernel command line (from /proc/cmdline),
+// including vm.Config.Cmdline.
+func KernelCmdline() (string, error) {
+	data, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return "", fmt.Errorf("read kernel command line: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
 // OnlineCPUs returns the number of online CPUs, from
 // /sys/devices/system/cpu/online.
 func OnlineCPUs() (int, error) {

@@ -42,6 +42,9 @@ func TestSysinfoOnThisHost(t *testing.T) {
 	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil && strings.TrimSpace(string(data)) != rel {
 		t.Errorf("KernelRelease %q differs from /proc/sys/kernel/osrelease %q", rel, data)
 	}
+	if cl, err := KernelCmdline(); err != nil || strings.Contains(cl, "\n") {
+		t.Errorf("KernelCmdline = %q, %v", cl, err)
+	}
 	if n, err := OnlineCPUs(); err != nil || n < 1 {
 		t.Errorf("OnlineCPUs = %d, %v", n, err)
 	}

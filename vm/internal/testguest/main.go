@@ -31,6 +31,7 @@ type Info struct {
 	Args     []string `json:"args"`
 	InVM     bool     `json:"in_vm"`
 	File     string   `json:"file"` // content of /data/hello.txt, if present
+	Cmdline  string   `json:"cmdline"`
 }
 
 // InfoPrefix starts the info line.
@@ -82,6 +83,9 @@ func info(env *guest.Env) error {
 		return err
 	}
 	if in.MemTotal, err = guest.MemTotal(); err != nil {
+		return err
+	}
+	if in.Cmdline, err = guest.KernelCmdline(); err != nil {
 		return err
 	}
 	in.Args = env.Args
