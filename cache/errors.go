@@ -21,6 +21,7 @@ type InUseError struct {
 	Holders  []Holder `json:"holders"`
 }
 
+// Error names the entry, its lockfile and holders, and what to do.
 func (e *InUseError) Error() string {
 	return fmt.Sprintf("cache entry %q is in use (lockfile %s, holders: %s); wait for those runs to finish or stop them, then retry",
 		e.Key, e.LockPath, formatHolders(e.Holders))

@@ -143,13 +143,17 @@ func formatTimeout(d time.Duration) string {
 // created. A lockfile on NFS, CIFS/SMB, CephFS, AFS or FUSE is refused.
 //
 // One attempt is always made, even when timeout <= 0 (but none when ctx is
-// already done). While the lock is held
-// by others the waiter keeps one descriptor and retries LOCK_NB whenever
-// inotify reports a close of the lockfile (a holder releasing by close or by
-// dying), and at least every 100 ms for holders that release with LOCK_UN but
-// keep the file open. It never spins. ctx cancellation ends the wait with an
-// error wrapping ctx.Err(); the deadline ends it with *LockTimeoutError.
-// what describes the lock for the error message, e.g. `cache entry "6.1"`.
+// already done). While others hold the lock, the waiter keeps one descriptor
+// and retries LOCK_NB whenever inotify reports a close of the lockfile (a
+// holder releasing by close or by dying), and at least every 100 ms for
+// holders that release with LOCK_UN but keep the file open. It never spins.
+// ctx cancellation ends the wait with an error wrapping ctx.Err(); the
+// deadline ends it with *LockTimeoutError. what describes the lock for the
+// error message, e.g. `cache entry "6.1"`.
+//
+// After taking the lock it checks that path still names the locked inode;
+// if the lockfile was deleted or replaced meanwhile it starts over on the
+// new file, so it never returns a lock that protects nothing.
 func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.Duration, what string) (*Lock, error) {
 	how, err := mode.flockHow()
 	if err != nil {

@@ -188,6 +188,7 @@ type MetadataError struct {
 	Reason string
 }
 
+// Error returns "metadata.json <kind>: <reason>".
 func (e *MetadataError) Error() string {
 	return fmt.Sprintf("metadata.json %s: %s", strings.ReplaceAll(string(e.Kind), "_", " "), e.Reason)
 }

@@ -82,17 +82,10 @@ type CleanOptions struct {
 
 // CleanReport says what Clean did.
 type CleanReport struct {
-	Removed []string       `json:"removed"` // keys removed (or that would be, with DryRun)
-	Kept    []string       `json:"kept"`    // keys kept by the options
-	InUse   []*InUseError  `json:"-"`       // entries skipped because their lock is held
-	Debris  []string       `json:"debris"`  // dot-named leftovers of dead processes removed
-	Skipped []SkippedEntry `json:"skipped"` // InUse in a JSON-friendly form
-}
-
-// SkippedEntry is an entry Clean left because it is in use.
-type SkippedEntry struct {
-	Key     string   `json:"key"`
-	Holders []Holder `json:"holders"`
+	Removed []string      `json:"removed"` // keys removed (or that would be, with DryRun)
+	Kept    []string      `json:"kept"`    // keys kept by the options
+	InUse   []*InUseError `json:"in_use"`  // entries skipped because their lock is held
+	Debris  []string      `json:"debris"`  // dot-named leftovers of dead processes, removed
 }
 
 // Clean removes entries per opts. With CorruptOnly it removes every entry
