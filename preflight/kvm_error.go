@@ -78,6 +78,14 @@ func (e *KVMError) Error() string {
 	return msg
 }
 
+// Hints returns Hint as a list, for ktest's error printer.
+func (e *KVMError) Hints() []string {
+	if e.Hint == "" {
+		return nil
+	}
+	return []string{e.Hint}
+}
+
 // Unwrap exposes the errno so errors.Is(err, syscall.ENOENT) and
 // errors.Is(err, fs.ErrNotExist) work.
 func (e *KVMError) Unwrap() error {

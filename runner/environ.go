@@ -34,3 +34,33 @@ func mergeEnv(base []string, extra []string, unset []string) []string {
 	}
 	return append(out, extra...)
 }
+
+// Variables ktest exports to go test (SPEC §9).
+const (
+	EnvTestKernel  = "KTSTR_TEST_KERNEL"
+	EnvKernel      = "KTSTR_KERNEL"
+	EnvUnavailable = "KTEST_UNAVAILABLE"
+	EnvAccel       = "KTEST_ACCEL"
+	EnvSidecarDir  = "KTEST_SIDECAR_DIR"
+	EnvRunID       = "KTEST_RUN_ID"
+)
+
+// exportedEnv is what ktest adds to go test's environment, as KEY=VALUE,
+// and the keys it removes. With a kernel, KTSTR_TEST_KERNEL is its absolute
+// path and KTSTR_KERNEL its entry (or image) directory. Without one, both are
+// removed, so that tests cannot pick up a kernel ktest did not lock, and
+// KTEST_UNAVAILABLE says why.
+func exportedEnv(kernelPath, kernelDir, unavailable, accel, sidecarDir, runID string) (set, unset []string) {
+	if unavailable == "" && kernelPath != "" {
+		set = append(set, EnvTestKernel+"="+kernelPath, EnvKernel+"="+kernelDir)
+		unset = append(unset, EnvUnavailable)
+	} else {
+		set = append(set, EnvUnavailable+"="+unavailable)
+		unset = append(unset, EnvTestKernel, EnvKernel)
+	}
+	set = append(set, EnvAccel+"="+accel)
+	if sidecarDir != "" {
+		set = append(set, EnvSidecarDir+"="+sidecarDir, EnvRunID+"="+runID)
+	}
+	return set, unset
+}

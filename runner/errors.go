@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -62,5 +63,45 @@ func (e *PolicyError) ExitCode() int {
 	if e.Code != 0 {
 		return e.Code
 	}
-	return 4
+	return ExitPolicy
+}
+
+// Exit statuses of SPEC §2 that ktest chooses itself.
+const (
+	ExitOK     = 0
+	ExitKtest  = 3 // ktest could not do its own job
+	ExitPolicy = 4 // the skip policy fired
+)
+
+// ExitCode maps a run's error to ktest's exit status (SPEC §2). It is the
+// only place exit statuses are decided; cmd/ktest exits with it and
+// run.json records it.
+func ExitCode(err error) int {
+	var (
+		goFailed    *ExitError
+		interrupted *InterruptedError
+		policy      *PolicyError
+	)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &interrupted):
+		return 128 + interrupted.SignalNumber()
+	case errors.As(err, &goFailed):
+		return goFailed.Code
+	case errors.As(err, &policy):
+		return policy.ExitCode()
+	}
+	return ExitKtest
+}
+
+// Reported reports whether the console already explains err: go explains
+// its own failures, and ktest printed the INTERRUPTED or policy verdict.
+func Reported(err error) bool {
+	var (
+		goFailed    *ExitError
+		interrupted *InterruptedError
+		policy      *PolicyError
+	)
+	return errors.As(err, &goFailed) || errors.As(err, &interrupted) || errors.As(err, &policy)
 }

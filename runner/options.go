@@ -6,7 +6,12 @@ package runner
 
 import (
 	"io"
+	"os"
 	"time"
+
+	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/preflight"
+	"github.com/ktest-dev/ktest/skipreport"
 )
 
 // DefaultGracePeriod is how long the go test process group gets to exit after
@@ -36,6 +41,22 @@ type Options struct {
 	// Dir is the working directory for go test ("" = current directory).
 	Dir string
 
+	// Kernel is --kernel: a path, a version or a cache key ("" = resolve).
+	Kernel string
+	// LockTimeout bounds the wait for LOCK_SH on the kernel's cache entry;
+	// a timeout becomes a contention SKIP.
+	LockTimeout time.Duration
+	// OnNoKVM is "fail" (default) or "skip".
+	OnNoKVM string
+	// SidecarDir is --sidecar-dir: the base directory of run sidecars.
+	SidecarDir string
+	// Argv is ktest's whole command line, recorded in run.json.
+	Argv []string
+
+	// KVM and Resolve adjust the preflight; tests use them as seams.
+	KVM     preflight.KVMOptions
+	Resolve preflight.ResolveOptions
+
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -45,4 +66,48 @@ func (o Options) gracePeriod() time.Duration {
 		return o.GracePeriod
 	}
 	return DefaultGracePeriod
+}
+
+// getenv reads the run's environment.
+func (o Options) getenv(key string) string { return envValue(o.Env, key) }
+
+func (o Options) lockTimeout() time.Duration {
+	if o.LockTimeout > 0 {
+		return o.LockTimeout
+	}
+	return cache.DefaultReadLockTimeout
+}
+
+// preflightOptions fills the preflight seams from the run's options and
+// environment.
+func (o Options) preflightOptions() preflight.Options {
+	kvm := o.KVM
+	if kvm.Device == "" {
+		kvm.Device = o.getenv(preflight.KVMDeviceEnv)
+	}
+	res := o.Resolve
+	res.ID = o.Kernel
+	if res.Getenv == nil {
+		res.Getenv = o.getenv
+	}
+	if res.Dir == "" {
+		res.Dir = o.Dir
+	}
+	return preflight.Options{OnNoKVM: o.OnNoKVM, KVM: kvm, Resolve: res}
+}
+
+// sidecarBase is --sidecar-dir, else KTEST_SIDECAR_DIR, else .ktest/runs
+// under the main module's root (SPEC §8).
+func (o Options) sidecarBase() string {
+	if o.SidecarDir != "" {
+		return o.SidecarDir
+	}
+	if d := o.getenv(EnvSidecarDir); d != "" {
+		return d
+	}
+	dir := o.Dir
+	if dir == "" {
+		dir, _ = os.Getwd()
+	}
+	return skipreport.DefaultBase(dir)
 }

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"gotest.tools/gotestsum/testjson"
+
+	"github.com/ktest-dev/ktest/preflight"
+	"github.com/ktest-dev/ktest/skipreport"
 )
 
 // drainTimeout bounds the wait for go test's output pipes after the process
@@ -28,12 +31,21 @@ type Result struct {
 	Signal   os.Signal // the signal that interrupted the run, or nil
 	Command  string    // the go test command line, shell-quoted
 	Unfinish []string  // tests that never reported a verdict
+	// SkipCategories counts skipped tests by the SKIP banner category in
+	// their skip message ("other" without one).
+	SkipCategories map[string]int
+	// RunDir is the run's sidecar directory ("" in a dry run).
+	RunDir string
+
+	exec *testjson.Execution
 }
 
-// Run runs go test as described by opts and returns its result. The error is
-// nil when go test passed, an *ExitError carrying go's exit code when it
-// failed, an *InterruptedError after SIGINT or SIGTERM, and any other error
-// when ktest could not do its own job.
+// Run runs the pipeline of SPEC §3: KVM preflight, kernel resolution, the
+// shared lock on the kernel's cache entry, the sidecar directory, then go
+// test as a child with the kernel exported, and finally the summary, JUnit
+// and run.json. The error is nil when go test passed, an *ExitError carrying
+// go's exit code when it failed, an *InterruptedError after SIGINT or
+// SIGTERM, and any other error when ktest could not do its own job.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	started := time.Now()
 	goPath, err := lookupGo(opts.Env)
@@ -41,11 +53,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	cmd := buildGoCommand(goPath, opts.GoArgs)
-	if opts.DryRun {
-		fmt.Fprintf(opts.Stdout, "command: %s\n", cmd)
-		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
-	}
 	if err := checkOutputDir("--junitfile", opts.JUnitFile); err != nil {
+		return nil, err
+	}
+	if err := checkOutputDir("--jsonfile", opts.JSONFile); err != nil {
 		return nil, err
 	}
 
@@ -54,19 +65,68 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	signals := newSignalRouter(cancel, opts.Stderr, opts.gracePeriod())
 	defer signals.stop()
 
+	pre, err := preflight.Check(ctx, opts.preflightOptions())
+	if ctx.Err() != nil {
+		return interrupted(opts, started, signals)
+	}
+	if err != nil {
+		return nil, err
+	}
+	lease, err := lockKernel(ctx, pre, opts.lockTimeout(), func() (preflight.Resolution, error) {
+		return preflight.ResolveKernel(opts.preflightOptions().Resolve)
+	})
+	if ctx.Err() != nil {
+		return interrupted(opts, started, signals)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The lease is released after runGoTest has returned, which is after
+	// go test's whole process group is gone.
+	defer lease.release()
+
+	if opts.DryRun {
+		printDryRun(opts, pre, cmd)
+		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
+	}
+
+	runDir, err := skipreport.CreateRunDir(opts.sidecarBase(), started)
+	if err != nil {
+		return nil, err
+	}
+	facts := gatherRunFacts(opts, pre.Kernel())
+	if u := pre.Unavailable; u != nil {
+		reportUnavailable(opts, pre, runDir)
+	}
+	set, unset := exportedEnv(kernelPath(pre), kernelDir(pre), unavailableText(pre), pre.KVM.Accel, runDir.Path, runDir.ID)
+	env := mergeEnv(opts.Env, set, unset)
+
 	sink, closeLog, err := newSink(opts, cmd)
 	if err != nil {
 		return nil, err
 	}
 	defer closeLog()
 
-	res, err := runGoTest(ctx, opts, cmd, sink, signals)
+	res, err := runGoTest(ctx, opts, cmd, env, sink, signals)
 	if err != nil {
 		return nil, err
 	}
-	res.Started, res.Command = started, cmd.String()
+	res.Started, res.Command, res.RunDir = started, cmd.String(), runDir.Path
 	res.Elapsed = time.Since(started)
-	return res, finish(opts, res, sink)
+	res.SkipCategories = skipCategories(res.exec)
+	runErr := finish(opts, res, sink)
+	if err := writeRunRecord(runDir, opts, res, pre, lease, facts, runErr); err != nil {
+		fmt.Fprintf(opts.Stderr, "ktest: warning: %v\n", err)
+	}
+	return res, runErr
+}
+
+// interrupted ends a run stopped by a signal before go test started.
+func interrupted(opts Options, started time.Time, signals *signalRouter) (*Result, error) {
+	res := interruptedResult(signals)
+	res.Started, res.Elapsed = started, time.Since(started)
+	fmt.Fprintln(opts.Stderr, summaryLine(res.Verdict, res.Counts, res.Elapsed, []string{signalName(res.Signal) + " before go test started"}))
+	return res, &InterruptedError{Signal: res.Signal}
 }
 
 // checkOutputDir fails early, before anything runs, when an output file
@@ -108,9 +168,6 @@ func newSink(opts Options, cmd goCommand) (*eventSink, func(), error) {
 	var logFile *os.File
 	switch {
 	case opts.JSONFile != "":
-		if err := checkOutputDir("--jsonfile", opts.JSONFile); err != nil {
-			return nil, nil, err
-		}
 		f, err := os.Create(opts.JSONFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--jsonfile: create %s: %w", opts.JSONFile, err)
@@ -133,11 +190,10 @@ func newSink(opts Options, cmd goCommand) (*eventSink, func(), error) {
 
 // runGoTest runs the child and streams its output until it and its process
 // group are gone.
-func runGoTest(ctx context.Context, opts Options, cmd goCommand, sink *eventSink, signals *signalRouter) (*Result, error) {
+func runGoTest(ctx context.Context, opts Options, cmd goCommand, env []string, sink *eventSink, signals *signalRouter) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return interruptedResult(signals), nil
 	}
-	env := opts.Env
 	child, err := startChild(ctx, cmd, env, opts.Dir, opts.gracePeriod())
 	if err != nil {
 		return nil, err
@@ -175,7 +231,7 @@ func runGoTest(ctx context.Context, opts Options, cmd goCommand, sink *eventSink
 	if scanErr != nil {
 		return nil, fmt.Errorf("read go test output: %w", scanErr)
 	}
-	res := &Result{GoExit: goExit, Counts: countExecution(exec), Signal: signals.received(), Unfinish: sink.unfinished()}
+	res := &Result{GoExit: goExit, Counts: countExecution(exec), Signal: signals.received(), Unfinish: sink.unfinished(), exec: exec}
 	res.Verdict = verdictOf(res.Counts, goExit, res.Signal != nil)
 	return res, nil
 }
@@ -229,6 +285,9 @@ func finish(opts Options, res *Result, sink *eventSink) error {
 	}
 	if res.Counts.PackagesFailed > 0 {
 		extras = append(extras, fmt.Sprintf("%d package(s) failed outside tests", res.Counts.PackagesFailed))
+	}
+	if s := formatSkipCategories(res.SkipCategories); s != "" {
+		extras = append(extras, "skipped: "+s)
 	}
 	fmt.Fprintln(opts.Stderr, summaryLine(res.Verdict, res.Counts, res.Elapsed, extras))
 

@@ -6,9 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fakeGoMain is a stand-in for the go command, selected with KTEST_GO=fakego.
@@ -23,6 +27,9 @@ import (
 //	FAKEGO_READY      file created once everything above is done
 //	FAKEGO_WAIT       "signal": wait for SIGINT/SIGTERM and exit 100+signum;
 //	                  "ignore": ignore SIGINT/SIGTERM and sleep
+//	FAKEGO_ENV        file to write the environment to, one KEY=VALUE per line
+//	FAKEGO_TRYLOCK    lockfile to probe: FAKEGO_ENV's file gets a line
+//	                  TRYLOCK=held when another process holds a flock on it
 //	FAKEGO_EXIT       exit status (default 0)
 func fakeGoMain() {
 	if len(os.Args) > 1 && os.Args[1] == "sleep-grandchild" {
@@ -35,6 +42,13 @@ func fakeGoMain() {
 			b = append(b, a+"\n"...)
 		}
 		must(os.WriteFile(p, b, 0o644))
+	}
+	if p := os.Getenv("FAKEGO_ENV"); p != "" {
+		lines := os.Environ()
+		if lf := os.Getenv("FAKEGO_TRYLOCK"); lf != "" {
+			lines = append(lines, "TRYLOCK="+probeLock(lf))
+		}
+		must(os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
 	}
 	var sigs chan os.Signal
 	switch os.Getenv("FAKEGO_WAIT") {
@@ -80,6 +94,41 @@ func fakeGoMain() {
 	}
 	code, _ := strconv.Atoi(os.Getenv("FAKEGO_EXIT"))
 	os.Exit(code)
+}
+
+// probeLock reports "held" when some process holds a flock on path (an
+// exclusive non-blocking attempt fails), else "free".
+func probeLock(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "missing"
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return "held"
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return "free"
+}
+
+// holdLockMain is `holdlock sh|ex LOCKFILE READYFILE`: it takes a flock on
+// LOCKFILE (creating it), creates READYFILE, and holds the lock until it is
+// killed. It is the "other process" of contention tests.
+func holdLockMain() {
+	if len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: holdlock sh|ex LOCKFILE READYFILE")
+		os.Exit(2)
+	}
+	how := unix.LOCK_SH
+	if os.Args[1] == "ex" {
+		how = unix.LOCK_EX
+	}
+	must(os.MkdirAll(filepath.Dir(os.Args[2]), 0o755))
+	f, err := os.OpenFile(os.Args[2], os.O_RDWR|os.O_CREATE, 0o666)
+	must(err)
+	must(unix.Flock(int(f.Fd()), how))
+	must(os.WriteFile(os.Args[3], nil, 0o644))
+	time.Sleep(10 * time.Minute)
 }
 
 func must(err error) {

@@ -21,6 +21,7 @@ func TestMain(m *testing.M) {
 		"ktest":       main,
 		"fakego":      fakeGoMain,
 		"expect-exit": expectExitMain,
+		"holdlock":    holdLockMain,
 	})
 }
 
@@ -32,6 +33,10 @@ func TestScripts(t *testing.T) {
 
 func scriptParams(t *testing.T, dir string) testscript.Params {
 	fixture, err := filepath.Abs("testdata/fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := filepath.Abs("../../preflight/testdata/images")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +53,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			// scripts that need a PATH without go.
 			env.Setenv("KTEST_BIN", filepath.SplitList(env.Getenv("PATH"))[0])
 			env.Setenv("STREAMS", streams)
+			// Small synthetic kernel images (valid headers, no kernel).
+			env.Setenv("IMAGES", images)
+			// Keep resolution away from this host's /boot and /lib/modules.
+			env.Setenv("KTEST_TEST_HOST_ROOT", filepath.Join(env.WorkDir, "host"))
 			// The real go needs its caches; the fixture needs no network.
 			for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOROOT"} {
 				env.Setenv(k, goEnv(t, k))
@@ -55,6 +64,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			env.Setenv("GOPROXY", "off")
 			env.Setenv("GOFLAGS", "-mod=mod")
 			env.Setenv("GOTOOLCHAIN", "local")
+			// ktest's per-boot KVM probe cache and the kernel cache live
+			// in the script's own directory.
+			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -77,6 +89,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"pidgone":    cmdPidGone,
 			"junitcount": cmdJUnitCount,
 			"sleep":      cmdSleep,
+			"sidecars":   cmdSidecars,
+			"lockfree":   cmdLockFree,
 		},
 	}
 }
@@ -165,4 +179,39 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// sidecars DIR prints the newest run's run.json and its skip sidecars under
+// the sidecar base DIR, for stdout assertions.
+func cmdSidecars(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sidecars DIR")
+	}
+	runs, err := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), "*T*Z-*"))
+	ts.Check(err)
+	if len(runs) == 0 {
+		ts.Fatalf("no run directories under %s", args[0])
+	}
+	newest := runs[len(runs)-1]
+	files, _ := filepath.Glob(filepath.Join(newest, "skips", "*.json"))
+	if _, err := os.Stat(filepath.Join(newest, "run.json")); err == nil {
+		files = append([]string{filepath.Join(newest, "run.json")}, files...)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		ts.Check(err)
+		rel, _ := filepath.Rel(newest, f)
+		fmt.Fprintf(ts.Stdout(), "== %s\n%s\n", rel, data)
+	}
+}
+
+// lockfree LOCKFILE checks that nobody holds a flock on LOCKFILE.
+func cmdLockFree(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: lockfree LOCKFILE")
+	}
+	free := probeLock(ts.MkAbs(args[0])) == "free"
+	if free == neg {
+		ts.Fatalf("lock on %s: free=%v", args[0], free)
+	}
 }

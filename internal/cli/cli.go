@@ -54,6 +54,9 @@ func runTests(ctx context.Context, args []string, stdio IO) error {
 	}
 	opts := flags.opts
 	opts.Env = os.Environ()
+	opts.Argv = append([]string{"ktest"}, args...)
+	// Test seam: relocate /boot and /lib/modules for kernel resolution.
+	opts.Resolve.HostRoot = os.Getenv("KTEST_TEST_HOST_ROOT")
 	opts.Stdout, opts.Stderr = stdio.Stdout, stdio.Stderr
 	_, err := runner.Run(ctx, opts)
 	return err

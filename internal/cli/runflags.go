@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/preflight"
 	"github.com/ktest-dev/ktest/runner"
 )
 
@@ -24,6 +26,15 @@ type runFlags struct {
 func newRunFlags() *runFlags {
 	f := &runFlags{set: flag.NewFlagSet("ktest", flag.ContinueOnError), expect: map[string]string{}}
 	f.set.SetOutput(io.Discard)
+	f.set.StringVar(&f.opts.Kernel, "kernel", "", "use kernel `ID`: an image path, a version (6.1, 6.12-rc3) or a cache key")
+	f.expect["kernel"] = "a path, a version or a cache key"
+	f.set.DurationVar(&f.opts.LockTimeout, "lock-timeout", cache.DefaultReadLockTimeout, "wait at most `DUR` for the kernel's cache lock, then SKIP as contention")
+	f.expect["lock-timeout"] = "a duration such as 10s, 1m or 0"
+	f.set.Var(enumValue{p: &f.opts.OnNoKVM, allowed: []string{preflight.OnNoKVMFail, preflight.OnNoKVMSkip}}, "on-no-kvm", "what an absent or forbidden /dev/kvm does: `fail` (exit 3) or skip")
+	f.expect["on-no-kvm"] = "fail or skip"
+	f.opts.OnNoKVM = preflight.OnNoKVMFail
+	f.set.StringVar(&f.opts.SidecarDir, "sidecar-dir", "", "write run and skip sidecars under `DIR` (default .ktest/runs in the module root)")
+	f.expect["sidecar-dir"] = "a directory path"
 	f.set.Var(formatValue{&f.opts.Format}, "format", "output `NAME`: a gotestsum format (default: like plain go test)")
 	f.expect["format"] = "one of " + strings.Join(runner.FormatNames, ", ")
 	f.set.StringVar(&f.opts.JUnitFile, "junitfile", "", "write a JUnit XML report to `PATH`")
@@ -109,6 +120,29 @@ func (f *runFlags) unknown(arg, name string) error {
 		msg += fmt.Sprintf("; go test flags take one dash (-%s) or go after --; see ktest --help", name)
 	}
 	return errors.New(msg)
+}
+
+// enumValue accepts one of a fixed set of words.
+type enumValue struct {
+	p       *string
+	allowed []string
+}
+
+func (v enumValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v enumValue) Set(s string) error {
+	for _, a := range v.allowed {
+		if s == a {
+			*v.p = s
+			return nil
+		}
+	}
+	return fmt.Errorf("want one of %s", strings.Join(v.allowed, ", "))
 }
 
 // formatValue validates --format against the names gotestsum knows.
