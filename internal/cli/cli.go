@@ -29,6 +29,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"version": {"print ktest's version", runVersion},
 		"stats":   {"statistics over run and skip sidecars", runStats},
+		"kernel":  {"manage the kernel cache: list, add, rm, clean, path", runKernel},
+		"locks":   {"list the cache's lockfiles and who holds them", runLocks},
 		"help":    {"print this help", func(_ context.Context, _ []string, stdio IO) error { return printRunHelp(stdio.Stdout) }},
 	}
 }
