@@ -192,7 +192,13 @@ func cmdSidecars(ts *testscript.TestScript, neg bool, args []string) {
 	if len(runs) == 0 {
 		ts.Fatalf("no run directories under %s", args[0])
 	}
-	newest := runs[len(runs)-1]
+	// The newest by modification time: names share a one-second stamp.
+	newest, newestTime := "", time.Time{}
+	for _, r := range runs {
+		if st, err := os.Stat(r); err == nil && !st.ModTime().Before(newestTime) {
+			newest, newestTime = r, st.ModTime()
+		}
+	}
 	files, _ := filepath.Glob(filepath.Join(newest, "skips", "*.json"))
 	if _, err := os.Stat(filepath.Join(newest, "run.json")); err == nil {
 		files = append([]string{filepath.Join(newest, "run.json")}, files...)
