@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -57,19 +58,25 @@ func kernelSHA256(k *preflight.Kernel) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// goVersionOf reads the go command's version from its build info (the go
-// command is built by its own toolchain), without running it: running the
-// user's go again could have side effects, and could hang.
 func goVersionOf(opts Options) string {
-	goPath, err := lookupGo(opts.Env)
+	_, v, _ := GoVersion(opts.Env)
+	return v
+}
+
+// GoVersion finds the go command for env (KTEST_GO, else PATH) and reads its
+// version from its build info (the go command is built by its own
+// toolchain), without running it: running the user's go again could have
+// side effects, and could hang.
+func GoVersion(env []string) (path, version string, err error) {
+	path, err = lookupGo(env)
 	if err != nil {
-		return ""
+		return "", "", err
 	}
-	info, err := buildinfo.ReadFile(goPath)
+	info, err := buildinfo.ReadFile(path)
 	if err != nil {
-		return ""
+		return path, "", fmt.Errorf("read go version from %s: %w", path, err)
 	}
-	return info.GoVersion
+	return path, info.GoVersion, nil
 }
 
 // commandLine runs a short command in the run's directory and returns its

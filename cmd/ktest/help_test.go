@@ -57,5 +57,6 @@ func helpInvocations() [][]string {
 	return [][]string{
 		{"--help"}, {"-h"}, {"help"},
 		{"version", "--help"},
+		{"doctor", "--help"},
 	}
 }

@@ -1,0 +1,313 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/internal/hint"
+	"github.com/ktest-dev/ktest/preflight"
+	"github.com/ktest-dev/ktest/runner"
+)
+
+const doctorUsage = `usage: ktest doctor [--json] [--kernel ID] [--on-no-kvm fail|skip]
+
+Runs every check a test run would make, without running tests, and says
+whether a run would work: KVM (with the probe's figures and the
+acceleration), which kernel would be used and why (each place tried), the
+kernel cache with its entries and lock holders, and the go and QEMU versions.
+Exits 0 when a run would have a kernel and KVM, 3 otherwise.
+
+Examples:
+  ktest doctor
+  ktest doctor --kernel 6.1
+  ktest doctor --json | jq .checks
+
+`
+
+// doctorReport is `ktest doctor --json`.
+type doctorReport struct {
+	OK         bool              `json:"ok"`
+	Checks     []doctorCheck     `json:"checks"`
+	Preflight  *preflight.Report `json:"preflight"`
+	Error      string            `json:"error,omitempty"`
+	CacheRoot  string            `json:"cache_root"`
+	CacheError string            `json:"cache_error,omitempty"`
+	Entries    []cache.Entry     `json:"cache_entries"`
+	Locks      []cache.LockInfo  `json:"locks"`
+	Go         toolVersion       `json:"go"`
+	QEMU       toolVersion       `json:"qemu"`
+}
+
+// doctorCheck is one line of the verdict: status is ok, warn or fail.
+type doctorCheck struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+}
+
+type toolVersion struct {
+	Path    string `json:"path"`
+	Version string `json:"version"`
+	Error   string `json:"error,omitempty"`
+}
+
+func runDoctor(ctx context.Context, args []string, stdio IO) error {
+	set := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	asJSON := set.Bool("json", false, "")
+	kernel := set.String("kernel", "", "")
+	onNoKVM := set.String("on-no-kvm", preflight.OnNoKVMFail, "")
+	help := set.Bool("help", false, "")
+	set.BoolVar(help, "h", false, "")
+	if err := set.Parse(args); err != nil {
+		return fmt.Errorf("ktest doctor: %v; see ktest doctor --help", err)
+	}
+	if *help {
+		_, err := io.WriteString(stdio.Stdout, doctorUsage+exitCodeTable)
+		return err
+	}
+	if set.NArg() > 0 {
+		return fmt.Errorf("ktest doctor takes no arguments, got %q", set.Arg(0))
+	}
+	if *onNoKVM != preflight.OnNoKVMFail && *onNoKVM != preflight.OnNoKVMSkip {
+		return fmt.Errorf("invalid value %q for --on-no-kvm: want fail or skip", *onNoKVM)
+	}
+
+	rep := diagnose(ctx, *kernel, *onNoKVM)
+	if *asJSON {
+		enc := json.NewEncoder(stdio.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printDoctor(stdio.Stdout, rep)
+	}
+	if !rep.OK {
+		return errDoctorFailed
+	}
+	return nil
+}
+
+// errDoctorFailed makes doctor exit 3 once its report is printed.
+var errDoctorFailed = errors.New("ktest doctor: a test run would not work; see the failed checks above")
+
+// diagnose runs the checks. It never stops at the first problem.
+func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
+	rep := &doctorReport{}
+	pre, err := preflight.Check(ctx, preflight.Options{
+		OnNoKVM: onNoKVM,
+		KVM:     preflight.KVMOptions{},
+		Resolve: preflight.ResolveOptions{ID: kernelID, HostRoot: os.Getenv("KTEST_TEST_HOST_ROOT")},
+	})
+	rep.Preflight = pre
+	if err != nil {
+		rep.Error = err.Error()
+		for _, h := range hint.Of(err) {
+			rep.Error += "\n  hint: " + h
+		}
+	}
+	add := func(name, status, detail string) {
+		rep.Checks = append(rep.Checks, doctorCheck{Name: name, Status: status, Detail: detail})
+	}
+
+	// KVM.
+	switch {
+	case pre.KVMError != "":
+		add("kvm", "fail", pre.KVMError)
+	case pre.KVM.Accel == preflight.AccelKVM:
+		add("kvm", "ok", pre.KVM.Status)
+	default:
+		add("kvm", "warn", pre.KVM.Status+"; guests run under QEMU TCG (KTEST_ACCEL=tcg)")
+	}
+	// Kernel.
+	switch k := pre.Kernel(); {
+	case k != nil:
+		add("kernel", "ok", fmt.Sprintf("%s (from %s, version %s)", k.Path, k.Source, orNone(k.Image.Release)))
+	case pre.Unavailable != nil && pre.Unavailable.Category == "no-kernel":
+		add("kernel", "fail", pre.Unavailable.Reason)
+	case err != nil:
+		add("kernel", "fail", "see the error above")
+	}
+	if u := pre.Unavailable; u != nil && u.Category != "no-kernel" {
+		add(string(u.Category), "fail", u.Reason)
+	}
+
+	// Cache.
+	root, cerr := cache.RootFromLookupEnv(os.LookupEnv)
+	rep.CacheRoot = root
+	if cerr == nil {
+		var c *cache.Cache
+		if c, cerr = cache.OpenReadOnly(root); cerr == nil {
+			if rep.Entries, cerr = c.List(); cerr == nil {
+				rep.Locks, cerr = c.Locks()
+			}
+		}
+	}
+	if cerr != nil {
+		rep.CacheError = cerr.Error()
+		add("cache", "fail", cerr.Error())
+	} else {
+		valid := 0
+		for _, e := range rep.Entries {
+			if e.Valid() {
+				valid++
+			}
+		}
+		status := "ok"
+		if len(rep.Entries) > valid {
+			status = "warn"
+		}
+		add("cache", status, fmt.Sprintf("%s: %d entries, %d corrupt", root, len(rep.Entries), len(rep.Entries)-valid))
+	}
+
+	// Tools.
+	if path, v, err := runner.GoVersion(os.Environ()); err != nil {
+		rep.Go = toolVersion{Path: path, Error: err.Error()}
+	} else {
+		rep.Go = toolVersion{Path: path, Version: v}
+	}
+	if rep.Go.Error != "" {
+		add("go", "fail", rep.Go.Error)
+	} else {
+		add("go", "ok", rep.Go.Version)
+	}
+	rep.QEMU = versionOf(ctx, "qemu-system-x86_64", "--version")
+	if rep.QEMU.Error != "" {
+		add("qemu", "warn", rep.QEMU.Error+"; tests that boot VMs will skip (no-qemu): apt-get install -y qemu-system-x86")
+	} else {
+		add("qemu", "ok", rep.QEMU.Version)
+	}
+
+	rep.OK = true
+	for _, c := range rep.Checks {
+		if c.Status == "fail" {
+			rep.OK = false
+		}
+	}
+	return rep
+}
+
+// versionOf runs `name arg` and keeps the first line of its output.
+func versionOf(ctx context.Context, name, arg string) toolVersion {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return toolVersion{Error: fmt.Sprintf("%s not found on PATH", name)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, arg)
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		return toolVersion{Path: path, Error: fmt.Sprintf("%s %s: %v", path, arg, err)}
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return toolVersion{Path: path, Version: line}
+}
+
+func printDoctor(w io.Writer, rep *doctorReport) {
+	pre := rep.Preflight
+	fmt.Fprintln(w, "KVM")
+	fmt.Fprintf(w, "  device:      %s\n", orNone(pre.KVM.Device))
+	if pre.KVMError != "" {
+		fmt.Fprintf(w, "  error:       %s\n", pre.KVMError)
+	}
+	fmt.Fprintf(w, "  api version: %d\n", pre.KVM.APIVersion)
+	fmt.Fprintf(w, "  hlt probe:   %v\n", pre.KVM.HLTProbePassed)
+	if pre.KVM.ThroughputIterations > 0 {
+		fmt.Fprintf(w, "  throughput:  %d iterations in %s = %.0f ns/iteration (hardware ≈1 ns)\n",
+			pre.KVM.ThroughputIterations, pre.KVM.ThroughputElapsed.Round(time.Microsecond), pre.KVM.NsPerIteration)
+	}
+	cached := "measured now"
+	if pre.KVM.Cached {
+		cached = "from the per-boot cache, measured " + pre.KVM.ProbedAt.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "  accel:       %s (%s)\n", pre.KVM.Accel, cached)
+	fmt.Fprintf(w, "  status:      %s\n", pre.KVM.Status)
+
+	fmt.Fprintln(w, "\nKernel resolution (in order)")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, s := range pre.Resolution.Steps {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Source, s.Candidate, s.Outcome)
+	}
+	tw.Flush()
+	if k := pre.Kernel(); k != nil {
+		fmt.Fprintf(w, "  => %s (from %s, version %s)\n", k.Path, k.Source, orNone(k.Image.Release))
+	} else if pre.Unavailable != nil && pre.Unavailable.Category == "no-kernel" {
+		fmt.Fprintf(w, "  => none: %s\n", pre.Unavailable.Reason)
+		for _, h := range pre.Unavailable.Hints {
+			fmt.Fprintf(w, "     hint: %s\n", h)
+		}
+	}
+
+	fmt.Fprintf(w, "\nKernel cache %s\n", orNone(rep.CacheRoot))
+	if rep.CacheError != "" {
+		fmt.Fprintf(w, "  error: %s\n", rep.CacheError)
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, e := range rep.Entries {
+		switch {
+		case e.Problem != nil:
+			fmt.Fprintf(tw, "  %s\tcorrupt\t%s: %s\n", e.Key, e.Problem.Kind, e.Problem.Reason)
+		default:
+			v := ""
+			if e.Metadata.Version != nil {
+				v = *e.Metadata.Version
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\tbuilt %s\n", e.Key, orNone(v), e.Metadata.Arch, e.Metadata.BuiltAt)
+		}
+	}
+	tw.Flush()
+	if len(rep.Entries) == 0 && rep.CacheError == "" {
+		fmt.Fprintln(w, "  (no entries)")
+	}
+	for _, l := range rep.Locks {
+		for _, h := range l.Holders {
+			fmt.Fprintf(w, "  lock %s held by pid %d (%s): %s\n", l.Key, h.PID, h.Mode, h.Cmdline)
+		}
+	}
+
+	fmt.Fprintln(w, "\nTools")
+	fmt.Fprintf(w, "  go:   %s\n", toolLine(rep.Go))
+	fmt.Fprintf(w, "  qemu: %s\n", toolLine(rep.QEMU))
+
+	if rep.Error != "" {
+		fmt.Fprintf(w, "\nError\n  %s\n", strings.ReplaceAll(rep.Error, "\n", "\n  "))
+	}
+	fmt.Fprintln(w, "\nChecks")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range rep.Checks {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", strings.ToUpper(c.Status), c.Name, c.Detail)
+	}
+	tw.Flush()
+	if rep.OK {
+		fmt.Fprintln(w, "\nA test run would work.")
+	} else {
+		fmt.Fprintln(w, "\nA test run would not work: fix the FAIL checks above.")
+	}
+}
+
+func toolLine(t toolVersion) string {
+	if t.Error != "" {
+		return t.Error
+	}
+	return t.Version + " (" + t.Path + ")"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
