@@ -53,6 +53,16 @@ type Options struct {
 	// Argv is ktest's whole command line, recorded in run.json.
 	Argv []string
 
+	// Shard, when N > 0, runs only shard K of N of the packages the
+	// patterns match, split by ShardBy (ShardByHash or ShardByTime).
+	Shard   Shard
+	ShardBy string
+	// MaxSkipRate, when set, is the largest share of skipped tests (in
+	// percent) that passes; above it the run exits 4.
+	MaxSkipRate *float64
+	// SkipExitCode, when set, is the exit status when every test skipped.
+	SkipExitCode *int
+
 	// KVM and Resolve adjust the preflight; tests use them as seams.
 	KVM     preflight.KVMOptions
 	Resolve preflight.ResolveOptions
@@ -110,4 +120,11 @@ func (o Options) sidecarBase() string {
 		dir, _ = os.Getwd()
 	}
 	return skipreport.DefaultBase(dir)
+}
+
+func (o Options) shardBy() string {
+	if o.ShardBy == "" {
+		return ShardByHash
+	}
+	return o.ShardBy
 }

@@ -36,6 +36,8 @@ type Result struct {
 	SkipCategories map[string]int
 	// RunDir is the run's sidecar directory ("" in a dry run).
 	RunDir string
+	// Policy is the skip policy in force and whether it fired.
+	Policy *skipreport.PolicyRecord
 
 	exec *testjson.Execution
 }
@@ -52,10 +54,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := buildGoCommand(goPath, opts.GoArgs)
 	if err := checkOutputDir("--junitfile", opts.JUnitFile); err != nil {
 		return nil, err
 	}
+	goArgs, shardPkgs, err := shardArgs(ctx, opts, goPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := buildGoCommand(goPath, goArgs)
 	if err := checkOutputDir("--jsonfile", opts.JSONFile); err != nil {
 		return nil, err
 	}
@@ -86,7 +92,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	defer lease.release()
 
 	if opts.DryRun {
-		printDryRun(opts, pre, cmd)
+		printDryRun(opts, pre, cmd, shardPkgs)
 		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
 	}
 
@@ -107,8 +113,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer closeLog()
 
-	res, err := runGoTest(ctx, opts, cmd, env, sink, signals)
-	if err != nil {
+	var res *Result
+	if shardPkgs != nil && len(shardPkgs) == 0 {
+		// An empty shard runs nothing: go test without packages would
+		// test the current directory instead.
+		fmt.Fprintf(opts.Stderr, "ktest: shard %s has no packages\n", opts.Shard)
+		res = &Result{Verdict: VerdictPass}
+	} else if res, err = runGoTest(ctx, opts, cmd, env, sink, signals); err != nil {
 		return nil, err
 	}
 	res.Started, res.Command, res.RunDir = started, cmd.String(), runDir.Path
@@ -289,6 +300,13 @@ func finish(opts Options, res *Result, sink *eventSink) error {
 	if s := formatSkipCategories(res.SkipCategories); s != "" {
 		extras = append(extras, "skipped: "+s)
 	}
+	if opts.Shard.N > 0 {
+		extras = append(extras, "shard "+opts.Shard.String())
+	}
+	policyErr := res.applyPolicy(opts)
+	if res.Policy != nil && res.Policy.Fired != "" {
+		extras = append(extras, "skip policy: "+res.Policy.Fired)
+	}
 	fmt.Fprintln(opts.Stderr, summaryLine(res.Verdict, res.Counts, res.Elapsed, extras))
 
 	switch {
@@ -300,6 +318,8 @@ func finish(opts Options, res *Result, sink *eventSink) error {
 		return errors.New(strings.Join(errs, "; "))
 	case res.GoExit != 0:
 		return &ExitError{Code: res.GoExit}
+	case policyErr != nil:
+		return policyErr
 	}
 	return nil
 }

@@ -134,6 +134,8 @@ func writeRunRecord(dir *skipreport.RunDir, opts Options, res *Result, pre *pref
 		ProjectCommit: facts.projectCommit,
 		GoVersion:     facts.goVersion,
 		Packages:      packageRecords(res),
+		Shard:         opts.Shard.String(),
+		Policy:        res.Policy,
 		KVM: &skipreport.KVMRecord{
 			Device: pre.KVM.Device, Status: pre.KVM.Status, APIVersion: pre.KVM.APIVersion,
 			Probe: probeOutcome(pre.KVM), Accel: pre.KVM.Accel, NsPerIteration: pre.KVM.NsPerIteration, Cached: pre.KVM.Cached,

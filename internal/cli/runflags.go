@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ktest-dev/ktest/cache"
@@ -35,6 +36,14 @@ func newRunFlags() *runFlags {
 	f.opts.OnNoKVM = preflight.OnNoKVMFail
 	f.set.StringVar(&f.opts.SidecarDir, "sidecar-dir", "", "write run and skip sidecars under `DIR` (default .ktest/runs in the module root)")
 	f.expect["sidecar-dir"] = "a directory path"
+	f.set.Var(shardValue{&f.opts.Shard}, "shard", "run only shard `K/N` of the packages (1 ≤ K ≤ N)")
+	f.expect["shard"] = "K/N with 1 ≤ K ≤ N, e.g. 2/4"
+	f.set.Var(enumValue{p: &f.opts.ShardBy, allowed: []string{runner.ShardByHash, runner.ShardByTime}}, "shard-by", "split shards by import path `hash` (stable) or by past package time")
+	f.expect["shard-by"] = "hash or time"
+	f.set.Var(percentValue{&f.opts.MaxSkipRate}, "max-skip-rate", "exit 4 when more than `PCT` percent of tests skipped")
+	f.expect["max-skip-rate"] = "a percentage from 0 to 100, e.g. 10 or 12.5%"
+	f.set.Var(exitCodeValue{&f.opts.SkipExitCode}, "skip-exit-code", "exit with `N` when every test skipped")
+	f.expect["skip-exit-code"] = "an exit status from 0 to 125"
 	f.set.Var(formatValue{&f.opts.Format}, "format", "output `NAME`: a gotestsum format (default: like plain go test)")
 	f.expect["format"] = "one of " + strings.Join(runner.FormatNames, ", ")
 	f.set.StringVar(&f.opts.JUnitFile, "junitfile", "", "write a JUnit XML report to `PATH`")
@@ -58,7 +67,7 @@ func (f *runFlags) parse(args []string) error {
 		switch {
 		case arg == "--":
 			f.opts.GoArgs = args[i+1:]
-			return nil
+			return f.check()
 		case arg == "-h" || arg == "-help":
 			f.help = true
 			continue
@@ -67,7 +76,7 @@ func (f *runFlags) parse(args []string) error {
 				return fmt.Errorf("%s: ktest flags take two dashes: use -%s (one-dash flags belong to go test)", arg, arg)
 			}
 			f.opts.GoArgs = args[i:]
-			return nil
+			return f.check()
 		}
 		name, value, hasValue := strings.Cut(arg[2:], "=")
 		fl := f.set.Lookup(name)
@@ -94,7 +103,7 @@ func (f *runFlags) parse(args []string) error {
 			return errors.New(msg)
 		}
 	}
-	return nil
+	return f.check()
 }
 
 func flagNameOf(s string) string {
@@ -143,6 +152,71 @@ func (v enumValue) Set(s string) error {
 		}
 	}
 	return fmt.Errorf("want one of %s", strings.Join(v.allowed, ", "))
+}
+
+// check validates combinations once every flag is parsed.
+func (f *runFlags) check() error {
+	if f.opts.ShardBy != "" && f.opts.Shard.N == 0 {
+		return errors.New("--shard-by needs --shard K/N")
+	}
+	return nil
+}
+
+// shardValue parses --shard K/N.
+type shardValue struct{ p *runner.Shard }
+
+func (v shardValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.String()
+}
+
+func (v shardValue) Set(s string) error {
+	sh, err := runner.ParseShard(s)
+	if err != nil {
+		return err
+	}
+	*v.p = sh
+	return nil
+}
+
+// percentValue parses a percentage, with or without a % sign.
+type percentValue struct{ p **float64 }
+
+func (v percentValue) String() string {
+	if v.p == nil || *v.p == nil {
+		return ""
+	}
+	return strconv.FormatFloat(**v.p, 'g', -1, 64)
+}
+
+func (v percentValue) Set(s string) error {
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || f < 0 || f > 100 || f != f {
+		return fmt.Errorf("not a percentage from 0 to 100")
+	}
+	*v.p = &f
+	return nil
+}
+
+// exitCodeValue parses an exit status ktest may use for a policy.
+type exitCodeValue struct{ p **int }
+
+func (v exitCodeValue) String() string {
+	if v.p == nil || *v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(**v.p)
+}
+
+func (v exitCodeValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 125 {
+		return fmt.Errorf("not an exit status from 0 to 125")
+	}
+	*v.p = &n
+	return nil
 }
 
 // formatValue validates --format against the names gotestsum knows.
