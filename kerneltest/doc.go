@@ -1,0 +1,60 @@
+// Package kerneltest is the test-side library for suites run by ktest: it
+// hands a test the kernel ktest resolved, boots it under QEMU with a Go
+// program as /init, and turns "cannot run here" into labelled SKIPs instead
+// of failures.
+//
+// A kernel test looks like this (the guest program is a Go main package
+// that calls guest.Main, see package vm/guest):
+//
+//	func TestBoots(t *testing.T) {
+//		res := kerneltest.Boot(t, vm.Config{Guest: "./guest", CPUs: 2})
+//		if !strings.Contains(res.Output, "hello") {
+//			t.Errorf("guest output %q lacks hello", res.Output)
+//		}
+//	}
+//
+//	func TestMain(m *testing.M) { os.Exit(kerneltest.Main(m)) }
+//
+// # Skips
+//
+// Kernel and Boot skip a test, rather than fail it, when the run cannot
+// give it what it needs: no kernel (not run under ktest and
+// KTSTR_TEST_KERNEL unset, or ktest exported KTEST_UNAVAILABLE), no QEMU,
+// or a busy host. SkipOnContention does the same for a test's own
+// contention errors (*ContentionError). Every skip message is the SKIP
+// banner of the ktest spec, "ktest: SKIP: <category>: <reason>" followed
+// by "  hint: ..." lines, so test2json, JUnit and the console all show it,
+// and ktest counts skips by category. Under ktest (KTEST_SIDECAR_DIR set)
+// every skip also writes a skip sidecar, skips/<time>-<hex>.json in the
+// run's sidecar directory, naming the test, category, reason, errno, host
+// snapshot and kernel. Outside ktest no sidecar is written. A sidecar that
+// cannot be written is reported with t.Log and never fails the test.
+//
+// Anything else that goes wrong is a test failure: a kernel path that is
+// set but unusable (KTSTR_TEST_KERNEL naming a missing file is a mistake to
+// fix, not a reason to skip), a guest that fails, a boot that crashes or
+// times out.
+//
+// # Output
+//
+// Boot keeps passing tests quiet: it logs (t.Log) a one-line boot summary
+// and the guest program's output, which go test shows only with -v or when
+// the test fails. The kernel's serial console is logged in full only when
+// the boot itself failed (timeout, kernel panic, QEMU error); a failing
+// guest program gets its own output attached to the failure instead. To
+// watch the console live, set vm.Config.Stdout (e.g. to os.Stderr).
+//
+// # Environment
+//
+// The package reads what ktest exports (see the ktest spec, §9):
+// KTSTR_TEST_KERNEL (the image), KTSTR_KERNEL (its cache entry directory),
+// KTEST_UNAVAILABLE ("<category>: <reason>"), KTEST_ACCEL ("kvm" or "tcg",
+// used by vm.Run), KTEST_SIDECAR_DIR and KTEST_RUN_ID, plus KTSTR_CI and CI
+// for the sidecar's run_source. Outside ktest, setting KTSTR_TEST_KERNEL is
+// enough to run kernel tests with plain go test; they then boot with TCG
+// unless KTEST_ACCEL=kvm is set.
+//
+// Kernel, Boot and SkipOnContention may skip or fail the test, so like
+// t.Skip and t.Fatal they must be called from the goroutine running the
+// test.
+package kerneltest
