@@ -47,8 +47,12 @@ func Open(root string) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("create cache root %s: %w; set KTSTR_CACHE_DIR to a directory you can create", abs, err)
+	// Check before creating: MkdirAll on a regular file only says "not a
+	// directory", which does not tell the user which path is the file.
+	if st, err := os.Stat(abs); err != nil || st.IsDir() {
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, fmt.Errorf("create cache root %s: %w; set KTSTR_CACHE_DIR to a directory you can create", abs, err)
+		}
 	}
 	if err := checkRootDir(abs); err != nil {
 		return nil, err
