@@ -55,6 +55,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			env.Setenv("STREAMS", streams)
 			// Small synthetic kernel images (valid headers, no kernel).
 			env.Setenv("IMAGES", images)
+			// A real distro kernel, when this host has one ([realkernel]).
+			env.Setenv("REALKERNEL", realKernel)
 			// Keep resolution away from this host's /boot and /lib/modules.
 			env.Setenv("KTEST_TEST_HOST_ROOT", filepath.Join(env.WorkDir, "host"))
 			// The real go needs its caches; the fixture needs no network.
@@ -73,6 +75,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			switch cond {
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "realkernel":
+				_, err := os.Stat(realKernel)
+				return err == nil, nil
 			case "kvm":
 				f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 				if err != nil {
@@ -94,6 +99,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 		},
 	}
 }
+
+// realKernel is a real Debian cloud kernel that CI and the development
+// machines provide; scripts that need it check [realkernel] first.
+const realKernel = "/tmp/kernel/x/boot/vmlinuz-6.1.0-56-cloud-amd64"
 
 var goEnvCache = map[string]string{}
 
