@@ -29,8 +29,8 @@ import (
 //   - the guest failed (*vm.GuestError): t.Fatal with the guest's message
 //     and its whole output;
 //   - the boot timed out or crashed (*vm.TimeoutError, *vm.BootError):
-//     t.Fatal with the error and its console tail, after logging the whole
-//     serial console;
+//     t.Fatal with the error and its console tail, after logging the rest
+//     of the serial console (t.Log);
 //   - anything else (bad config, guest build failure): t.Fatal.
 //
 // On success Boot logs a summary line and the guest's output (shown by go
