@@ -77,8 +77,8 @@ func isRunDir(dir string) bool {
 
 // ReadRunDirs reads run directories concurrently and returns their contents
 // in the order of dirs, for stats. It reads what ReadRunDir reads, with the
-// same records and problem kinds, except that skip records come without
-// their Host and Kernel (see skipForStats), and a file over 1 MiB is
+// same records and problem kinds, except that skip records carry only the
+// fields stats uses (see skipForStats), and a file over 1 MiB is
 // "malformed" unread. In addition it reports files that ktest does not write
 // in a run directory or its skips/ as "unknown_file" problems (names
 // starting with "." are in-progress atomic writes and are skipped).
@@ -123,7 +123,7 @@ func (r *sidecarReader) readRunDir(dir string) RunContents {
 				// an atomic write in progress
 			case name == "run.json" && !e.IsDir():
 				var rec RunRecord
-				if p, ok := r.decodeAt(dirfd, e, path, RunSchema, &rec, &rec.Schema); !ok {
+				if p, ok := r.decodeAt(dirfd, dir, e, RunSchema, &rec, &rec.Schema); !ok {
 					rc.Problems = append(rc.Problems, p)
 					continue
 				}
@@ -149,17 +149,16 @@ func (r *sidecarReader) readSkips(rc *RunContents, skipDir string) {
 		}
 		for _, e := range entries {
 			name := e.Name()
-			path := filepath.Join(skipDir, name)
 			switch {
 			case strings.HasPrefix(name, "."):
 				continue // temp files of an atomic write in progress
 			case e.IsDir() || !strings.HasSuffix(name, ".json"):
-				rc.Problems = append(rc.Problems, FileProblem{Path: path, Kind: "unknown_file",
+				rc.Problems = append(rc.Problems, FileProblem{Path: filepath.Join(skipDir, name), Kind: "unknown_file",
 					Reason: "not a skip sidecar (skips/ holds only *.json files)"})
 				continue
 			}
 			var rec skipForStats
-			if p, ok := r.decodeAt(dirfd, e, path, SkipSchema, &rec, &rec.Schema); !ok {
+			if p, ok := r.decodeAt(dirfd, skipDir, e, SkipSchema, &rec, &rec.Schema); !ok {
 				rc.Problems = append(rc.Problems, p)
 				continue
 			}
@@ -195,11 +194,11 @@ func withDir(dir string, fn func(dirfd int, entries []os.DirEntry)) error {
 // errTooLarge marks a file larger than maxSidecarSize.
 var errTooLarge = errors.New("larger than any sidecar")
 
-// readAt reads name (at path, for errors) relative to dirfd into the
-// reader's buffer. The result is valid until the next call. Plain
+// readAt reads name relative to dirfd (the directory dir, for errors) into
+// the reader's buffer. The result is valid until the next call. Plain
 // openat/read/close skip the work os.ReadFile does that a small regular
 // file does not need (fstat, poller registration).
-func (r *sidecarReader) readAt(dirfd int, name, path string, typ os.FileMode, whole bool) ([]byte, error) {
+func (r *sidecarReader) readAt(dirfd int, dir, name string, typ os.FileMode, whole bool) ([]byte, error) {
 	var fd int
 	var err error
 	for {
@@ -210,7 +209,7 @@ func (r *sidecarReader) readAt(dirfd int, name, path string, typ os.FileMode, wh
 		}
 	}
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, &os.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
 	}
 	defer unix.Close(fd)
 	if !typ.IsRegular() {
@@ -218,10 +217,10 @@ func (r *sidecarReader) readAt(dirfd int, name, path string, typ os.FileMode, wh
 		// regular file can be a sidecar (a FIFO would read as empty).
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
-			return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+			return nil, &os.PathError{Op: "fstat", Path: filepath.Join(dir, name), Err: err}
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return nil, &os.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
+			return nil, &os.PathError{Op: "read", Path: filepath.Join(dir, name), Err: errors.New("not a regular file")}
 		}
 	}
 	buf := r.buf[:0]
@@ -235,7 +234,7 @@ func (r *sidecarReader) readAt(dirfd int, name, path string, typ os.FileMode, wh
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+			return nil, &os.PathError{Op: "read", Path: filepath.Join(dir, name), Err: err}
 		}
 		buf = buf[:len(buf)+n]
 		if len(buf) > maxSidecarSize {
@@ -253,18 +252,19 @@ func (r *sidecarReader) readAt(dirfd int, name, path string, typ os.FileMode, wh
 	return buf, nil
 }
 
-// decodeAt reads entry e (at path) of the directory dirfd and decodes it
+// decodeAt reads entry e of the directory dir, open as dirfd, and decodes it
 // into v with decodeSidecar. When that fails it reads the file again whole and
 // parses it the way ParseRun and ParseSkip do, so that the problem kind and
 // reason are exactly theirs, and a short read can never be misreported.
-func (r *sidecarReader) decodeAt(dirfd int, e os.DirEntry, path, want string, v any, schema *string) (FileProblem, bool) {
-	data, err := r.readAt(dirfd, e.Name(), path, e.Type(), false)
+func (r *sidecarReader) decodeAt(dirfd int, dir string, e os.DirEntry, want string, v any, schema *string) (FileProblem, bool) {
+	data, err := r.readAt(dirfd, dir, e.Name(), e.Type(), false)
 	if err == nil {
 		if decodeSidecar(data, want, v, schema) == nil {
 			return FileProblem{}, true
 		}
-		data, err = r.readAt(dirfd, e.Name(), path, e.Type(), true)
+		data, err = r.readAt(dirfd, dir, e.Name(), e.Type(), true)
 	}
+	path := filepath.Join(dir, e.Name())
 	switch {
 	case errors.Is(err, errTooLarge) || (err == nil && len(data) > maxSidecarSize):
 		return FileProblem{Path: path, Kind: "malformed", Reason: fmt.Sprintf("larger than any sidecar (over %d bytes)", maxSidecarSize)}, false
@@ -290,25 +290,22 @@ func decodeSidecar(data []byte, want string, v any, schema *string) error {
 }
 
 // skipForStats is the part of a skip sidecar stats uses. Leaving out the
-// host snapshot and kernel record, most of a sidecar's bytes, lets the
-// decoder skip them instead of building them, which halves decoding time.
-// The price: their field types are not checked, so a skip sidecar whose
-// host or kernel has a wrongly typed field counts, where ParseSkip would
-// call it malformed. Their JSON must still be valid.
+// rest (host snapshot, kernel record, run id, errno, run source), most of a
+// sidecar's bytes, lets the decoder skip it instead of building it, which
+// halves decoding time. The price: the left-out fields' types are not
+// checked, so a skip sidecar with, say, a wrongly typed host field counts,
+// where ParseSkip would call it malformed. Its JSON must still be valid.
 type skipForStats struct {
-	Schema    string         `json:"schema"`
-	Time      time.Time      `json:"time"`
-	RunID     string         `json:"run_id"`
-	Package   string         `json:"package"`
-	Test      string         `json:"test"`
-	Category  Category       `json:"category"`
-	Reason    string         `json:"reason"`
-	Errno     string         `json:"errno"`
-	Holders   []HolderRecord `json:"holders"`
-	RunSource string         `json:"run_source"`
+	Schema   string         `json:"schema"`
+	Time     time.Time      `json:"time"`
+	Package  string         `json:"package"`
+	Test     string         `json:"test"`
+	Category Category       `json:"category"`
+	Reason   string         `json:"reason"`
+	Holders  []HolderRecord `json:"holders"`
 }
 
 func (s *skipForStats) skipRecord() SkipRecord {
-	return SkipRecord{Schema: s.Schema, Time: s.Time, RunID: s.RunID, Package: s.Package, Test: s.Test,
-		Category: s.Category, Reason: s.Reason, Errno: s.Errno, Holders: s.Holders, RunSource: s.RunSource}
+	return SkipRecord{Schema: s.Schema, Time: s.Time, Package: s.Package, Test: s.Test,
+		Category: s.Category, Reason: s.Reason, Holders: s.Holders}
 }
