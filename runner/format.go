@@ -85,7 +85,9 @@ func (f *goQuietFormat) Format(event testjson.TestEvent, exec *testjson.Executio
 		case isFramingLine(trimmed):
 		case strings.HasPrefix(trimmed, "--- FAIL: "):
 			tree.header[event.Test] = trimmed
-		case strings.HasPrefix(trimmed, "--- "):
+		case strings.HasPrefix(trimmed, "--- PASS: "), strings.HasPrefix(trimmed, "--- SKIP: "):
+			// result lines of passing and skipped (sub)tests: plain go
+			// test does not print them without -v
 		default:
 			tree.logs[event.Test] = append(tree.logs[event.Test], line)
 		}
