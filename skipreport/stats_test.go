@@ -493,3 +493,40 @@ func forStats(r SkipRecord) SkipRecord {
 	r.Host, r.Kernel, r.RunID, r.Errno, r.RunSource = HostSnapshot{}, nil, "", "", ""
 	return r
 }
+
+// TestStatsSchemaDocumented checks that docs/stats-schema.md names every
+// field of the JSON document, so that the schema reference cannot fall
+// behind the code.
+func TestStatsSchemaDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "stats-schema.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeOf(time.Time{}) || seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				t.Errorf("%s.%s has no JSON name", typ.Name(), f.Name)
+				continue
+			}
+			if !bytes.Contains(doc, []byte("`"+name+"`")) {
+				t.Errorf("docs/stats-schema.md does not document %s.%s (`%s`)", typ.Name(), f.Name, name)
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeOf(Stats{}))
+	if len(seen) < 10 {
+		t.Errorf("walked only %d types", len(seen))
+	}
+}
