@@ -31,20 +31,20 @@ func newRunFlags() *runFlags {
 	f.expect["kernel"] = "a path, a version or a cache key"
 	f.set.DurationVar(&f.opts.LockTimeout, "lock-timeout", cache.DefaultReadLockTimeout, "wait at most `DUR` for the kernel's cache lock, then SKIP as contention")
 	f.expect["lock-timeout"] = "a duration such as 10s, 1m or 0"
-	f.set.Var(enumValue{p: &f.opts.OnNoKVM, allowed: []string{preflight.OnNoKVMFail, preflight.OnNoKVMSkip}}, "on-no-kvm", "what an absent or forbidden /dev/kvm does: `fail` (exit 3) or skip")
+	f.set.Var(enumValue{p: &f.opts.OnNoKVM, allowed: []string{preflight.OnNoKVMFail, preflight.OnNoKVMSkip}}, "on-no-kvm", "on an absent or forbidden /dev/kvm, `fail|skip`: exit 3, or SKIP as no-kvm (default fail)")
 	f.expect["on-no-kvm"] = "fail or skip"
 	f.opts.OnNoKVM = preflight.OnNoKVMFail
 	f.set.StringVar(&f.opts.SidecarDir, "sidecar-dir", "", "write run and skip sidecars under `DIR` (default .ktest/runs in the module root)")
 	f.expect["sidecar-dir"] = "a directory path"
 	f.set.Var(shardValue{&f.opts.Shard}, "shard", "run only shard `K/N` of the packages (1 ≤ K ≤ N)")
 	f.expect["shard"] = "K/N with 1 ≤ K ≤ N, e.g. 2/4"
-	f.set.Var(enumValue{p: &f.opts.ShardBy, allowed: []string{runner.ShardByHash, runner.ShardByTime}}, "shard-by", "split shards by import path `hash` (stable) or by past package time")
+	f.set.Var(enumValue{p: &f.opts.ShardBy, allowed: []string{runner.ShardByHash, runner.ShardByTime}}, "shard-by", "split shards by `hash|time`: import path hash (stable, default) or past package durations")
 	f.expect["shard-by"] = "hash or time"
 	f.set.Var(percentValue{&f.opts.MaxSkipRate}, "max-skip-rate", "exit 4 when more than `PCT` percent of tests skipped")
 	f.expect["max-skip-rate"] = "a percentage from 0 to 100, e.g. 10 or 12.5%"
 	f.set.Var(exitCodeValue{&f.opts.SkipExitCode}, "skip-exit-code", "exit with `N` when every test skipped")
 	f.expect["skip-exit-code"] = "an exit status from 0 to 125"
-	f.set.Var(formatValue{&f.opts.Format}, "format", "output `NAME`: a gotestsum format (default: like plain go test)")
+	f.set.Var(formatValue{&f.opts.Format}, "format", "gotestsum output format `NAME` (default: like plain go test)")
 	f.expect["format"] = "one of " + strings.Join(runner.FormatNames, ", ")
 	f.set.StringVar(&f.opts.JUnitFile, "junitfile", "", "write a JUnit XML report to `PATH`")
 	f.expect["junitfile"] = "a file path"
