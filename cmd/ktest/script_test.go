@@ -44,6 +44,11 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Read once, before the scripts run in parallel.
+	goVars := map[string]string{}
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOROOT"} {
+		goVars[k] = goEnv(t, k)
+	}
 	return testscript.Params{
 		Dir:                 dir,
 		RequireExplicitExec: true,
@@ -60,9 +65,12 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			// Keep resolution away from this host's /boot and /lib/modules.
 			env.Setenv("KTEST_TEST_HOST_ROOT", filepath.Join(env.WorkDir, "host"))
 			// The real go needs its caches; the fixture needs no network.
-			for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOROOT"} {
-				env.Setenv(k, goEnv(t, k))
+			for k, v := range goVars {
+				env.Setenv(k, v)
 			}
+			// A race-enabled test binary sleeps 1 s at exit by default;
+			// every ktest, fakego and expect-exit here is one.
+			env.Setenv("GORACE", "atexit_sleep_ms=0")
 			env.Setenv("GOPROXY", "off")
 			env.Setenv("GOFLAGS", "-mod=mod")
 			env.Setenv("GOTOOLCHAIN", "local")
@@ -104,19 +112,12 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 // machines provide; scripts that need it check [realkernel] first.
 const realKernel = "/tmp/kernel/x/boot/vmlinuz-6.1.0-56-cloud-amd64"
 
-var goEnvCache = map[string]string{}
-
 func goEnv(t *testing.T, key string) string {
-	if v, ok := goEnvCache[key]; ok {
-		return v
-	}
 	out, err := exec.Command("go", "env", key).Output()
 	if err != nil {
 		t.Fatalf("go env %s: %v", key, err)
 	}
-	v := strings.TrimSpace(string(out))
-	goEnvCache[key] = v
-	return v
+	return strings.TrimSpace(string(out))
 }
 
 // waitfile FILE waits up to 30s for FILE to exist.
