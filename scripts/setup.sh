@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# setup.sh — prepare a fresh Debian or Ubuntu machine for ktest's demo and
+# tests: install QEMU when it is missing (with apt, as root; otherwise print
+# the command), then put the distribution's cloud kernel into the ktstr
+# kernel cache with scripts/fetch-kernel.sh (which does nothing when it is
+# already cached). Prints the kernel's cache key on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing qemu-system-x86"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -qq qemu-system-x86 >/dev/null 2>&1; then
+      apt-get update -qq
+      apt-get install -y -qq qemu-system-x86 >/dev/null
+    fi
+  else
+    say "QEMU is missing: run  sudo apt-get install -y qemu-system-x86  (or your distribution's qemu-system-x86 package)"
+    exit 1
+  fi
+fi
+say "$(qemu-system-x86_64 --version | head -n 1)"
+
+# Build ktest once for fetch-kernel.sh and for the caller.
+bin=${KTEST_BIN_DIR:-$PWD/.ktest/bin}
+mkdir -p "$bin"
+go build -o "$bin/ktest" ./cmd/ktest
+KTEST="$bin/ktest" scripts/fetch-kernel.sh
