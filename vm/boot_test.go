@@ -169,7 +169,9 @@ func TestBootTimeoutKillsQEMU(t *testing.T) {
 	if res == nil || res.QEMUExitCode != -1 {
 		t.Errorf("Result = %+v, want QEMU killed (exit -1)", res)
 	}
-	if te.ConsoleTail == "" || !strings.Contains(err.Error(), "console tail") {
+	// On a host so loaded that QEMU printed nothing before the deadline
+	// there is no tail to carry; otherwise there must be one.
+	if te.Phase != PhaseKernel && (te.ConsoleTail == "" || !strings.Contains(err.Error(), "console tail")) {
 		t.Errorf("TimeoutError carries no console tail: %v", err)
 	}
 	if procs := qemuProcessesMatching(t, cfg.TempDir); len(procs) > 0 {
