@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -66,7 +67,8 @@ func hook(step string) {
 //  2. remove staging and removal debris left by dead processes;
 //  3. create the staging directory {root}/.tmp-{key}-{pid};
 //  4. copy the image (and vmlinux) and write metadata.json, fsyncing each file;
-//  5. fsync the staging directory;
+//  5. fsync the staging directory (the fsyncs of steps 4 and 5 run
+//     concurrently, with the image's SHA-256, and all complete before 6);
 //  6. publish: rename staging to {root}/{key}, or swap the two with
 //     renameat2(RENAME_EXCHANGE) when the entry exists;
 //  7. fsync the root, then delete the displaced old tree, then unlock.
@@ -134,35 +136,7 @@ func (c *Cache) Store(ctx context.Context, key string, src StoreSource) (Entry, 
 	if err := ctx.Err(); err != nil {
 		return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
 	}
-	sum, err := copyFileSync(img, imgSize, filepath.Join(staging, meta.ImageName), true)
-	if err != nil {
-		return Entry{}, fmt.Errorf("store %s: copy image %s: %w", lockWhat(key), src.Image, err)
-	}
-	if want, ok := meta.ExtraString(ExtraSHA256); ok && want != sum {
-		return Entry{}, fmt.Errorf("store %s: image %s has sha256 %s but the metadata says %s; it changed or is the wrong file", lockWhat(key), src.Image, sum, want)
-	}
-	if err := meta.SetExtraString(ExtraSHA256, sum); err != nil {
-		return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
-	}
-	hook(stepImageWritten)
-
-	if vml != nil {
-		if _, err := copyFileSync(vml, vmlSize, filepath.Join(staging, VmlinuxFile), false); err != nil {
-			return Entry{}, fmt.Errorf("store %s: copy vmlinux %s: %w", lockWhat(key), src.Vmlinux, err)
-		}
-		hook(stepVmlinuxWritten)
-	}
-
-	data, err := MarshalMetadata(meta)
-	if err != nil {
-		return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
-	}
-	if err := writeFileSync(filepath.Join(staging, MetadataFile), data); err != nil {
-		return Entry{}, fmt.Errorf("store %s: write metadata: %w", lockWhat(key), err)
-	}
-	hook(stepMetadataWritten)
-
-	if err := syncDir(staging); err != nil {
+	if err := writeStaging(staging, img, imgSize, vml, vmlSize, &meta, src); err != nil {
 		return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
 	}
 	hook(stepStagingSynced)
@@ -252,54 +226,225 @@ func openRegular(path, what string) (*os.File, int64, error) {
 	return f, st.Size(), nil
 }
 
-// copyFileSync copies src (expected to be size bytes) to a new file dst,
-// fsyncs it and, when hash is set, returns the hex SHA-256 of what was
-// stored (read back from dst, so it describes the cached bytes).
-func copyFileSync(src *os.File, size int64, dst string, hash bool) (string, error) {
-	out, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer out.Close()
-	n, err := io.Copy(out, src) // copy_file_range when both are files
-	if err != nil {
-		return "", err
-	}
-	if n != size {
-		return "", fmt.Errorf("copied %d bytes but the file had %d: it changed while being copied", n, size)
-	}
-	if err := out.Sync(); err != nil {
-		return "", fmt.Errorf("fsync %s: %w", dst, err)
-	}
-	sum := ""
-	if hash {
-		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(out, 0, n)); err != nil {
-			return "", fmt.Errorf("hash %s: %w", dst, err)
+// writeStaging fills the staging directory: the image, the optional
+// vmlinux and metadata.json (with ExtraSHA256 set to the hash of the staged
+// image), each fsynced, and then the directory itself fsynced. It returns
+// only when all of that is durable (or failed), so the caller may publish.
+//
+// The slow parts overlap (see stagingWriter): writeback of the image starts
+// while it is being copied, the image is hashed piece by piece as it is
+// copied and while its fsync runs, each file's fsync starts as soon as the
+// file is complete, and the directory's fsync joins them, so the filesystem
+// can serve them with one journal commit. Durability is the same as one
+// after the other: nothing is published before every fsync has returned
+// successfully.
+func writeStaging(staging string, img *os.File, imgSize int64, vml *os.File, vmlSize int64, meta *Metadata, src StoreSource) (err error) {
+	w := &stagingWriter{dir: staging}
+	defer func() {
+		// Wait for every goroutine before the caller removes or publishes
+		// the staging directory.
+		if ferr := w.finish(); err == nil {
+			err = ferr
 		}
-		sum = hex.EncodeToString(h.Sum(nil))
+	}()
+	sumc, err := w.copyFile(meta.ImageName, img, imgSize, true)
+	if err != nil {
+		return fmt.Errorf("copy image %s: %w", src.Image, err)
 	}
-	if err := out.Close(); err != nil {
-		return "", fmt.Errorf("close %s: %w", dst, err)
+	hook(stepImageWritten)
+
+	if vml != nil {
+		if _, err := w.copyFile(VmlinuxFile, vml, vmlSize, false); err != nil {
+			return fmt.Errorf("copy vmlinux %s: %w", src.Vmlinux, err)
+		}
+		hook(stepVmlinuxWritten)
 	}
-	return sum, nil
+
+	res := <-sumc
+	if res.err != nil {
+		return fmt.Errorf("hash the staged image: %w", res.err)
+	}
+	if want, ok := meta.ExtraString(ExtraSHA256); ok && want != res.sum {
+		return fmt.Errorf("image %s has sha256 %s but the metadata says %s; it changed or is the wrong file", src.Image, res.sum, want)
+	}
+	if err := meta.SetExtraString(ExtraSHA256, res.sum); err != nil {
+		return err
+	}
+	data, err := MarshalMetadata(*meta)
+	if err != nil {
+		return err
+	}
+	if err := w.writeFile(MetadataFile, data); err != nil {
+		return fmt.Errorf("write metadata: %w", err)
+	}
+	hook(stepMetadataWritten)
+
+	// Every entry of the directory exists now: its fsync may start.
+	if err := w.syncDir(); err != nil {
+		return err
+	}
+	return w.finish()
 }
 
-// writeFileSync writes data to a new file and fsyncs it.
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// stagingWriter creates the files of a staging directory and overlaps
+// their fsyncs (and the image hash) in goroutines. It owns the files it
+// creates; finish waits for the goroutines, closes the files and reports
+// the first error. Every method but finish is called from one goroutine.
+type stagingWriter struct {
+	dir   string
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	err   error      // first error of a goroutine, under mu
+	files []*os.File // closed by finish, after the goroutines using them
+}
+
+func (w *stagingWriter) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// create makes a new file in the staging directory.
+func (w *stagingWriter) create(name string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(w.dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	w.files = append(w.files, f)
+	return f, nil
+}
+
+// goSync fsyncs f in a goroutine.
+func (w *stagingWriter) goSync(f *os.File) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		if err := f.Sync(); err != nil {
+			w.fail(fmt.Errorf("fsync %s: %w", f.Name(), err))
+		}
+	}()
+}
+
+// copyChunk is how much copyFile copies before it starts that part's
+// writeback and lets the hash goroutine read it.
+const copyChunk = 1 << 20
+
+// copyFile copies src (expected to be size bytes) into a new file name and
+// starts its fsync. It copies in copyChunk pieces with copy_file_range
+// (io.CopyN between two files) and, after each piece, asks the kernel to
+// start writing it back (sync_file_range SYNC_FILE_RANGE_WRITE: a hint that
+// shortens the final fsync; durability still comes from the fsync). With
+// hash set, a goroutine hashes each piece from the staged copy (so the sum
+// describes the cached bytes) as soon as it is written, and the returned
+// channel receives exactly one result; without, the channel is nil.
+func (w *stagingWriter) copyFile(name string, src *os.File, size int64, hash bool) (<-chan hashResult, error) {
+	out, err := w.create(name)
+	if err != nil {
+		return nil, err
+	}
+	var copied chan int64 // end offset of what is copied so far; closed when copying ends
+	var sumc <-chan hashResult
+	if hash {
+		copied = make(chan int64, size/copyChunk+2)
+		sumc = w.hashAsync(out, copied)
+		defer close(copied)
+	}
+	rc, rcErr := out.SyscallConn()
+	var n int64
+	for {
+		m, err := io.CopyN(out, src, copyChunk)
+		if m > 0 && rcErr == nil {
+			_ = rc.Control(func(fd uintptr) {
+				_ = unix.SyncFileRange(int(fd), n, m, unix.SYNC_FILE_RANGE_WRITE)
+			})
+		}
+		n += m
+		if hash && m > 0 {
+			copied <- n
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if n != size {
+		return nil, fmt.Errorf("copied %d bytes but the file had %d: it changed while being copied", n, size)
+	}
+	w.goSync(out)
+	return sumc, nil
+}
+
+type hashResult struct {
+	sum string
+	err error
+}
+
+// hashAsync hashes f in a goroutine, reading each newly copied range as its
+// end offset arrives on copied, until copied is closed. The returned channel
+// receives exactly one result.
+func (w *stagingWriter) hashAsync(f *os.File, copied <-chan int64) <-chan hashResult {
+	c := make(chan hashResult, 1)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		h := sha256.New()
+		var done int64
+		var err error
+		for end := range copied {
+			if err == nil {
+				_, err = io.Copy(h, io.NewSectionReader(f, done, end-done))
+				done = end
+			}
+		}
+		if err != nil {
+			c <- hashResult{err: fmt.Errorf("read %s: %w", f.Name(), err)}
+			return
+		}
+		c <- hashResult{sum: hex.EncodeToString(h.Sum(nil))}
+	}()
+	return c
+}
+
+// writeFile writes data to a new file name and starts its fsync.
+func (w *stagingWriter) writeFile(name string, data []byte) error {
+	f, err := w.create(name)
 	if err != nil {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
-		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("fsync %s: %w", path, err)
+	w.goSync(f)
+	return nil
+}
+
+// syncDir starts the fsync of the staging directory itself, so that the
+// names of the files in it are durable.
+func (w *stagingWriter) syncDir() error {
+	d, err := os.Open(w.dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s for fsync: %w", w.dir, err)
 	}
-	return f.Close()
+	w.files = append(w.files, d)
+	w.goSync(d)
+	return nil
+}
+
+// finish waits for every fsync and hash, closes the files and returns the
+// first error. It may be called more than once; later calls only report.
+func (w *stagingWriter) finish() error {
+	w.wg.Wait()
+	for _, f := range w.files {
+		if err := f.Close(); err != nil {
+			w.fail(fmt.Errorf("close %s: %w", f.Name(), err))
+		}
+	}
+	w.files = nil
+	return w.err
 }
 
 // syncDir fsyncs a directory so renames and creations in it are durable.
