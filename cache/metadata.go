@@ -208,19 +208,18 @@ func drift(format string, args ...any) error {
 // JSON value, ProblemMalformed for any other syntax error, ProblemSchemaDrift
 // for valid JSON of the wrong shape.
 func ParseMetadata(data []byte) (Metadata, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
+	raw, err := decodeObject(data)
+	if err != nil {
 		return Metadata{}, classifyJSONError(data, err)
 	}
 	if raw == nil {
 		return Metadata{}, drift("top-level value is null, expected an object")
 	}
 	var m Metadata
-	var err error
 	if m.Version, err = optString(raw, "version"); err != nil {
 		return Metadata{}, err
 	}
-	srcRaw, ok := raw["source"]
+	srcRaw, ok := raw.get("source")
 	if !ok {
 		return Metadata{}, drift("missing required key %q", "source")
 	}
@@ -329,37 +328,37 @@ func isNull(raw json.RawMessage) bool {
 	return string(bytes.TrimSpace(raw)) == "null"
 }
 
-func reqString(raw map[string]json.RawMessage, key string) (string, error) {
-	v, ok := raw[key]
+func reqString(raw members, key string) (string, error) {
+	v, ok := raw.get(key)
 	if !ok {
 		return "", drift("missing required key %q (a string)", key)
 	}
-	var s string
-	if isNull(v) || json.Unmarshal(v, &s) != nil {
+	s, ok := decodeString(v)
+	if !ok {
 		return "", drift("key %q is %s, expected a string", key, jsonType(v))
 	}
 	return s, nil
 }
 
-func optString(raw map[string]json.RawMessage, key string) (*string, error) {
-	v, ok := raw[key]
+func optString(raw members, key string) (*string, error) {
+	v, ok := raw.get(key)
 	if !ok || isNull(v) {
 		return nil, nil
 	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
+	s, ok := decodeString(v)
+	if !ok {
 		return nil, drift("key %q is %s, expected a string or null", key, jsonType(v))
 	}
 	return &s, nil
 }
 
-func reqBool(raw map[string]json.RawMessage, key string) (bool, error) {
-	v, ok := raw[key]
+func reqBool(raw members, key string) (bool, error) {
+	v, ok := raw.get(key)
 	if !ok {
 		return false, drift("missing required key %q (a boolean)", key)
 	}
-	var b bool
-	if isNull(v) || json.Unmarshal(v, &b) != nil {
+	b, ok := decodeBool(v)
+	if !ok {
 		return false, drift("key %q is %s, expected a boolean", key, jsonType(v))
 	}
 	return b, nil
@@ -367,35 +366,36 @@ func reqBool(raw map[string]json.RawMessage, key string) (bool, error) {
 
 // extraKeys returns the keys of raw not in known, with compacted values so a
 // parse → write → parse round trip is exact.
-func extraKeys(raw map[string]json.RawMessage, known []string) (map[string]json.RawMessage, error) {
+func extraKeys(raw members, known []string) (map[string]json.RawMessage, error) {
 	var extra map[string]json.RawMessage
-	for k, v := range raw {
+	for _, kv := range raw {
+		k, v := kv.key, kv.value
 		if slices.Contains(known, k) {
 			continue
 		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, v); err != nil {
+		c, err := compactValue(v)
+		if err != nil {
 			return nil, drift("key %q: %v", k, err)
 		}
 		if extra == nil {
 			extra = map[string]json.RawMessage{}
 		}
-		extra[k] = json.RawMessage(buf.Bytes())
+		extra[k] = c
 	}
 	return extra, nil
 }
 
 func parseSource(v json.RawMessage) (Source, error) {
-	var raw map[string]json.RawMessage
-	if isNull(v) || json.Unmarshal(v, &raw) != nil {
+	raw, err := decodeObject(v)
+	if isNull(v) || err != nil {
 		return Source{}, drift("key \"source\" is %s, expected an object like {\"type\":\"tarball\"}", jsonType(v))
 	}
-	t, ok := raw["type"]
+	t, ok := raw.get("type")
 	if !ok {
 		return Source{}, drift("source object has no \"type\" key (want tarball, git or local)")
 	}
 	var s Source
-	if isNull(t) || json.Unmarshal(t, &s.Type) != nil {
+	if s.Type, ok = decodeString(t); !ok {
 		return Source{}, drift("source \"type\" is %s, expected a string", jsonType(t))
 	}
 	fields, known := sourceKeys[s.Type]
@@ -421,7 +421,6 @@ func parseSource(v json.RawMessage) (Source, error) {
 		}
 	}
 	// Keys of other variants are not modelled for this type: keep them as extras.
-	var err error
 	s.Extra, err = extraKeys(raw, append([]string{"type"}, fields...))
 	if err != nil {
 		return Source{}, err
