@@ -172,7 +172,8 @@ func packageRecords(res *Result) []skipreport.PackageRecord {
 		p := res.exec.Package(name)
 		out = append(out, skipreport.PackageRecord{
 			Name: name, Result: string(p.Result()), ElapsedMS: p.Elapsed().Milliseconds(),
-			Tests: len(p.Passed) + len(p.Failed) + len(p.Skipped),
+			Tests:  len(p.Passed) + len(p.Failed) + len(p.Skipped),
+			Passed: len(p.Passed), Failed: len(p.Failed), Skipped: len(p.Skipped),
 		})
 	}
 	return out

@@ -68,7 +68,9 @@ func WriteSkip(runDir string, rec SkipRecord) (string, error) {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now().UTC()
 	}
-	data, err := json.MarshalIndent(rec, "", "  ")
+	// Compact: stats reads tens of thousands of these, and every byte
+	// costs; run.json, one per run, stays indented for people.
+	data, err := json.Marshal(rec)
 	if err != nil {
 		return "", fmt.Errorf("encode skip sidecar: %w", err)
 	}

@@ -107,6 +107,9 @@ type PackageRecord struct {
 	Result    string `json:"result"`
 	ElapsedMS int64  `json:"elapsed_ms"`
 	Tests     int    `json:"tests"`
+	Passed    int    `json:"passed"`
+	Failed    int    `json:"failed"`
+	Skipped   int    `json:"skipped"`
 }
 
 // PolicyRecord is the skip policy in force for a run.
