@@ -27,7 +27,7 @@ func ValidFormat(name string) bool {
 func newFormatter(out io.Writer, name string, verbose bool) (testjson.EventFormatter, error) {
 	switch {
 	case name == "" && verbose:
-		name = "standard-verbose"
+		return newGoVerboseFormat(out), nil
 	case name == "":
 		return &goQuietFormat{out: out, pkg: testjson.NewEventFormatter(out, "standard-quiet", testjson.FormatOptions{})}, nil
 	}

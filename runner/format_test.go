@@ -45,3 +45,37 @@ type formatOnly struct{ f testjson.EventFormatter }
 
 func (h formatOnly) Event(e testjson.TestEvent, x *testjson.Execution) error { return h.f.Format(e, x) }
 func (h formatOnly) Err(string) error                                        { return nil }
+
+// TestGoVerboseFormatOrdersPackages: events of two packages arrive
+// interleaved, as go test -json writes them; the output is one package after
+// the other, in start order, as go test -v prints it.
+func TestGoVerboseFormatOrdersPackages(t *testing.T) {
+	stream := strings.Join([]string{
+		`{"Action":"start","Package":"a"}`,
+		`{"Action":"start","Package":"b"}`,
+		`{"Action":"output","Package":"b","Test":"TestB","Output":"b1\n"}`,
+		`{"Action":"output","Package":"a","Test":"TestA","Output":"a1\n"}`,
+		`{"Action":"output","Package":"b","Output":"ok b\n"}`,
+		`{"Action":"pass","Package":"b"}`,
+		`{"Action":"start","Package":"c"}`,
+		`{"Action":"output","Package":"c","Output":"c1\n"}`,
+		`{"Action":"output","Package":"a","Output":"ok a\n"}`,
+		`{"Action":"pass","Package":"a"}`,
+		`{"Action":"output","Package":"c","Output":"c2\n"}`,
+	}, "\n")
+	var out bytes.Buffer
+	f, err := newFormatter(&out, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testjson.ScanTestOutput(testjson.ScanConfig{Stdout: strings.NewReader(stream), Handler: formatOnly{f}}); err != nil {
+		t.Fatal(err)
+	}
+	// c never ended (go test was stopped): flush writes what it held.
+	if err := f.(interface{ flush() error }).flush(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "a1\nok a\nb1\nok b\nc1\nc2\n"; out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}

@@ -229,6 +229,9 @@ func runGoTest(ctx context.Context, opts Options, cmd goCommand, env []string, s
 		// Keep the pipe drained if scanning stopped early, so that go
 		// test never blocks writing to it.
 		io.Copy(io.Discard, child.stdout)
+		if f, ok := sink.format.(interface{ flush() error }); ok {
+			f.flush()
+		}
 	}()
 
 	goExit, waitErr := child.wait()
