@@ -104,8 +104,9 @@ func (c *Cache) List() ([]Entry, error) {
 	return entries, nil
 }
 
-// listBatch is the number of entries below which List reads sequentially:
-// a goroutine costs more than reading a few entries.
+// listBatch is the fewest entries worth a goroutine of their own: List
+// reads sequentially below 2*listBatch entries, where a goroutine costs
+// more than it saves.
 const listBatch = 32
 
 // forEachIndex calls fn(0..n-1), spread over up to GOMAXPROCS goroutines
