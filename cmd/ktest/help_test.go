@@ -58,5 +58,13 @@ func helpInvocations() [][]string {
 		{"--help"}, {"-h"}, {"help"},
 		{"version", "--help"},
 		{"doctor", "--help"},
+		{"stats", "--help"},
+		{"locks", "--help"},
+		{"kernel", "--help"},
+		{"kernel", "list", "--help"},
+		{"kernel", "add", "--help"},
+		{"kernel", "rm", "--help"},
+		{"kernel", "clean", "--help"},
+		{"kernel", "path", "--help"},
 	}
 }
