@@ -47,7 +47,7 @@ func writeSyntheticSidecars(tb testing.TB, base string, runs, skipsPerRun int) {
 		for j := range skipsPerRun {
 			run.Counts.SkippedByCategory[string(cats[(i+j)%len(cats)])]++
 		}
-		writeJSON(tb, filepath.Join(dir, "run.json"), run)
+		writeJSON(tb, filepath.Join(dir, "run.json"), run, true)
 		for j := range skipsPerRun {
 			cat := cats[(i+j)%len(cats)]
 			rec := SkipRecord{Schema: SkipSchema, Time: start.Add(time.Duration(j) * time.Second), RunID: id,
@@ -56,14 +56,18 @@ func writeSyntheticSidecars(tb testing.TB, base string, runs, skipsPerRun int) {
 			if cat == Contention {
 				rec.Holders = holders
 			}
-			writeJSON(tb, filepath.Join(dir, "skips", fmt.Sprintf("%s-%08x.json", rec.Time.Format("20060102T150405.000000000Z"), j)), rec)
+			writeJSON(tb, filepath.Join(dir, "skips", fmt.Sprintf("%s-%08x.json", rec.Time.Format("20060102T150405.000000000Z"), j)), rec, false)
 		}
 	}
 }
 
-func writeJSON(tb testing.TB, path string, v any) {
+// writeJSON writes v as WriteRun (indented) or WriteSkip (compact) would.
+func writeJSON(tb testing.TB, path string, v any, indent bool) {
 	tb.Helper()
-	data, err := json.MarshalIndent(v, "", "  ")
+	data, err := json.Marshal(v)
+	if indent {
+		data, err = json.MarshalIndent(v, "", "  ")
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
