@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/ktest-dev/ktest/cache"
 	"github.com/ktest-dev/ktest/preflight"
 	"github.com/ktest-dev/ktest/skipreport"
 )
@@ -44,7 +43,9 @@ type Options struct {
 	// Kernel is --kernel: a path, a version or a cache key ("" = resolve).
 	Kernel string
 	// LockTimeout bounds the wait for LOCK_SH on the kernel's cache entry;
-	// a timeout becomes a contention SKIP.
+	// a timeout becomes a contention SKIP. 0 (or less) makes one attempt
+	// without waiting, as --lock-timeout 0 asks; the CLI's default is
+	// cache.DefaultReadLockTimeout.
 	LockTimeout time.Duration
 	// OnNoKVM is "fail" (default) or "skip".
 	OnNoKVM string
@@ -81,12 +82,7 @@ func (o Options) gracePeriod() time.Duration {
 // getenv reads the run's environment.
 func (o Options) getenv(key string) string { return envValue(o.Env, key) }
 
-func (o Options) lockTimeout() time.Duration {
-	if o.LockTimeout > 0 {
-		return o.LockTimeout
-	}
-	return cache.DefaultReadLockTimeout
-}
+func (o Options) lockTimeout() time.Duration { return max(o.LockTimeout, 0) }
 
 // preflightOptions fills the preflight seams from the run's options and
 // environment.

@@ -156,6 +156,12 @@ func (v enumValue) Set(s string) error {
 
 // check validates combinations once every flag is parsed.
 func (f *runFlags) check() error {
+	if f.opts.LockTimeout < 0 {
+		return fmt.Errorf("invalid value %s for --lock-timeout: want %s", f.opts.LockTimeout, f.expect["lock-timeout"])
+	}
+	if f.opts.GracePeriod < 0 {
+		return fmt.Errorf("invalid value %s for --grace-period: want %s", f.opts.GracePeriod, f.expect["grace-period"])
+	}
 	if f.opts.ShardBy != "" && f.opts.Shard.N == 0 {
 		return errors.New("--shard-by needs --shard K/N")
 	}
