@@ -78,6 +78,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.DryRun {
+		// Before the lock: a dry run locks, creates and runs nothing, so it
+		// never waits for another process's lock either.
+		printDryRun(opts, pre, cmd, shardPkgs)
+		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
+	}
 	lease, err := lockKernel(ctx, pre, opts.lockTimeout(), func() (preflight.Resolution, error) {
 		return preflight.ResolveKernel(opts.preflightOptions().Resolve)
 	})
@@ -90,11 +96,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	// The lease is released after runGoTest has returned, which is after
 	// go test's whole process group is gone.
 	defer lease.release()
-
-	if opts.DryRun {
-		printDryRun(opts, pre, cmd, shardPkgs)
-		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
-	}
 
 	runDir, err := skipreport.CreateRunDir(opts.sidecarBase(), started)
 	if err != nil {
