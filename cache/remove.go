@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
+
+	"github.com/ktest-dev/ktest/internal/atomicfile"
 )
 
 // Remove deletes the entry key. It takes a non-blocking LOCK_EX on the
@@ -59,7 +61,7 @@ func (c *Cache) removeLocked(key string) error {
 	if err := os.Rename(final, aside); err != nil {
 		return fmt.Errorf("remove %s: rename %s aside: %w", lockWhat(key), final, err)
 	}
-	if err := syncDir(c.Root); err != nil {
+	if err := atomicfile.SyncDir(c.Root); err != nil {
 		return fmt.Errorf("remove %s: %w", lockWhat(key), err)
 	}
 	if err := os.RemoveAll(aside); err != nil {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/atomicfile"
 )
 
 // StoreSource names what Store puts into an entry.
@@ -152,7 +154,7 @@ func (c *Cache) Store(ctx context.Context, key string, src StoreSource) (Entry, 
 	published = true
 	hook(stepPublished)
 
-	if err := syncDir(c.Root); err != nil {
+	if err := atomicfile.SyncDir(c.Root); err != nil {
 		return Entry{}, fmt.Errorf("store %s: published, but %w", lockWhat(key), err)
 	}
 	hook(stepRootSynced)
@@ -445,19 +447,6 @@ func (w *stagingWriter) finish() error {
 	}
 	w.files = nil
 	return w.err
-}
-
-// syncDir fsyncs a directory so renames and creations in it are durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %s for fsync: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	return nil
 }
 
 // publish moves the staged tree to final and returns the path now holding
