@@ -81,6 +81,11 @@ func (e *KernelUnavailableError) Error() string { return e.Reason }
 
 var versionID = regexp.MustCompile(`^\d+\.\d+(\.\d+)?(-rc\d+)?$`)
 
+// IsVersionID reports whether a kernel ID has SPEC §5's version form,
+// MAJOR.MINOR[.PATCH][-rcN], and so selects cache entries by their
+// metadata version.
+func IsVersionID(id string) bool { return versionID.MatchString(id) }
+
 // noKernelHints are the hints of a no-kernel SKIP (SPEC §5).
 var noKernelHints = []string{
 	"add one to the cache: ktest kernel add <image> (or scripts/fetch-kernel.sh)",
@@ -165,7 +170,7 @@ func (r *resolver) explicitID(source, id string) (*Kernel, error) {
 			return nil, hint.Wrap(fmt.Errorf("%s: %w", what, err), "give the path of a kernel image (bzImage or arm64 Image), a cache entry directory, or a kernel build tree")
 		}
 		return k, nil
-	case versionID.MatchString(id):
+	case IsVersionID(id):
 		return r.cacheVersion(source, what, id)
 	default:
 		return r.cacheKey(source, what, id)
@@ -290,7 +295,7 @@ func (r *resolver) cacheVersion(source, what, version string) (*Kernel, error) {
 		}
 		v := *e.Metadata.Version
 		seen = append(seen, v)
-		if versionMatches(v, version) {
+		if VersionMatches(v, version) {
 			e := e
 			return r.validate(source, e.ImagePath(), &e)
 		}
@@ -303,9 +308,10 @@ func (r *resolver) cacheVersion(source, what, version string) (*Kernel, error) {
 	return nil, hint.Wrap(msg, "ktest kernel list shows what is cached; ktest kernel add <image> adds one")
 }
 
-// versionMatches: want matches v exactly or as a prefix ending at a version
-// component, so 6.1 matches 6.1.0-56-cloud-amd64 but not 6.10.2.
-func versionMatches(v, want string) bool {
+// VersionMatches reports whether a cache entry's version v matches the
+// version ID want: exactly, or as a prefix ending at a version component,
+// so 6.1 matches 6.1.0-56-cloud-amd64 but not 6.10.2.
+func VersionMatches(v, want string) bool {
 	if !strings.HasPrefix(v, want) {
 		return false
 	}

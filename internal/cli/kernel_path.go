@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/ktest-dev/ktest/cache"
@@ -25,9 +24,6 @@ Examples:
   ktest kernel path 6.9.0-image-x86_64-0123abcd
   qemu-system-x86_64 -kernel "$(ktest kernel path 6.1)" ...
 `
-
-// versionIDPattern is SPEC §5's version form of a kernel ID.
-var versionIDPattern = regexp.MustCompile(`^\d+\.\d+(\.\d+)?(-rc\d+)?$`)
 
 func runKernelPath(_ context.Context, args []string, stdio IO) error {
 	f := newSubFlags("kernel path")
@@ -52,7 +48,7 @@ func runKernelPath(_ context.Context, args []string, stdio IO) error {
 	}
 	id := pos[0]
 	var e cache.Entry
-	if versionIDPattern.MatchString(id) {
+	if preflight.IsVersionID(id) {
 		e, err = newestWithVersion(c, id)
 	} else {
 		e, err = lookupKey(c, id)
@@ -97,7 +93,7 @@ func newestWithVersion(c *cache.Cache, want string) (cache.Entry, error) {
 			continue
 		}
 		v := *e.Metadata.Version
-		if versionHasPrefix(v, want) {
+		if preflight.VersionMatches(v, want) {
 			return e, nil
 		}
 		seen = append(seen, v)
@@ -107,11 +103,4 @@ func newestWithVersion(c *cache.Cache, want string) (cache.Entry, error) {
 		msg += " (cached versions: " + strings.Join(seen, ", ") + ")"
 	}
 	return cache.Entry{}, hint.Wrap(errors.New(msg), "add one with ktest kernel add IMAGE (or scripts/fetch-kernel.sh)")
-}
-
-// versionHasPrefix: want matches v exactly or as a prefix ending at a
-// version component, as kernel resolution matches --kernel VERSION.
-func versionHasPrefix(v, want string) bool {
-	rest, ok := strings.CutPrefix(v, want)
-	return ok && (rest == "" || strings.ContainsRune(".-+", rune(rest[0])))
 }

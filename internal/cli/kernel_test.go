@@ -354,23 +354,3 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
-
-func TestVersionHasPrefix(t *testing.T) {
-	for _, tc := range []struct {
-		v, want string
-		ok      bool
-	}{
-		{"6.1.0-56-cloud-amd64", "6.1", true},
-		{"6.1.0-56-cloud-amd64", "6.1.0", true},
-		{"6.10.2", "6.1", false},
-		{"6.1", "6.1", true},
-		{"6.1+", "6.1", true},
-		{"6.15-rc3", "6.15-rc3", true},
-		{"6.15-rc30", "6.15-rc3", false},
-		{"6", "6.1", false},
-	} {
-		if got := versionHasPrefix(tc.v, tc.want); got != tc.ok {
-			t.Errorf("versionHasPrefix(%q, %q) = %v, want %v", tc.v, tc.want, got, tc.ok)
-		}
-	}
-}
