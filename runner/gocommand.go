@@ -53,7 +53,8 @@ func unwrapExecError(err error) error {
 // not repeated, but remembered so the raw stream is passed through.
 func buildGoCommand(goPath string, userArgs []string) goCommand {
 	c := goCommand{Path: goPath, Args: []string{"test", "-json"}}
-	for _, a := range goTestFlags(userArgs) {
+	own := goTestFlags(userArgs)
+	for _, a := range own {
 		switch flagName(a) {
 		case "json":
 			if flagBoolValue(a) {
@@ -65,12 +66,15 @@ func buildGoCommand(goPath string, userArgs []string) goCommand {
 			}
 		}
 	}
-	for _, a := range userArgs {
+	// Only go test's own -json is dropped: after -args the arguments
+	// belong to the test binary and pass through verbatim.
+	for _, a := range own {
 		if isFlag(a, "json") {
 			continue
 		}
 		c.Args = append(c.Args, a)
 	}
+	c.Args = append(c.Args, userArgs[len(own):]...)
 	return c
 }
 
