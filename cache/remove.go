@@ -29,6 +29,12 @@ func (c *Cache) Remove(key string) error {
 	if err := validateEntryName(key); err != nil {
 		return fmt.Errorf("remove: %w", err)
 	}
+	// A key with no entry gets no lockfile: lockfiles are never deleted,
+	// so a mistyped key must not leave one behind. (removeLocked checks
+	// again under the lock.)
+	if _, err := os.Lstat(c.EntryDir(key)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s from %s: %w", lockWhat(key), c.Root, ErrNotFound)
+	}
 	lock, err := AcquireLock(context.Background(), c.LockPath(key), Exclusive, 0, lockWhat(key))
 	if err != nil {
 		var lte *LockTimeoutError

@@ -49,6 +49,12 @@ func TestRemove(t *testing.T) {
 	if err := c.Remove("k"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second Remove: %v", err)
 	}
+	if err := c.Remove("never-stored"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Remove of an unknown key: %v", err)
+	}
+	if _, err := os.Stat(c.LockPath("never-stored")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Remove of an unknown key left a lockfile: %v", err)
+	}
 	for _, bad := range []string{"", ".locks", "a/b", "x\x00"} {
 		if err := c.Remove(bad); err == nil || errors.Is(err, ErrNotFound) {
 			t.Errorf("Remove(%q) = %v, want a validation error", bad, err)
