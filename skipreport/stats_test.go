@@ -530,3 +530,32 @@ func TestStatsSchemaDocumented(t *testing.T) {
 		t.Errorf("walked only %d types", len(seen))
 	}
 }
+
+// TestStatsPackageSkipsFromRunJSON checks that a package's skips come from
+// run.json's per-package count when no skip sidecar records them (a plain
+// t.Skip writes none), and from the sidecars when run.json has no count.
+func TestStatsPackageSkipsFromRunJSON(t *testing.T) {
+	base := t.TempDir()
+	d, err := CreateRunDir(base, statsNow.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := RunRecord{Start: statsNow.Add(-time.Hour), Verdict: "PASS",
+		Counts: RunCounts{Passed: 1, Skipped: 3},
+		Packages: []PackageRecord{
+			{Name: "example.com/a", Result: "pass", Tests: 3, Passed: 1, Skipped: 2},
+			{Name: "example.com/b", Result: "skip", Tests: 1, Skipped: 1},
+		}}
+	if err := d.WriteRun(rec); err != nil {
+		t.Fatal(err)
+	}
+	s := loadStats(t, []string{base}, time.Time{})
+	got := map[string][2]int{}
+	for _, g := range s.ByPackage {
+		got[g.Key] = [2]int{g.Tests, g.Skipped}
+	}
+	want := map[string][2]int{"example.com/a": {3, 2}, "example.com/b": {1, 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("by_package (tests, skipped) = %v, want %v", got, want)
+	}
+}

@@ -271,8 +271,12 @@ func (a *statsAcc) addRun(s *Stats, rc *RunContents, start time.Time, known bool
 		a.pkgRuns[p.Name]++
 		g := group(a.packages, p.Name)
 		g.Runs++
-		g.Tests += max(p.Tests, pkgSkipsInRun[p.Name])
-		g.Skipped += pkgSkipsInRun[p.Name]
+		// run.json counts every skip (also plain t.Skip without a
+		// sidecar); older run.json files have no per-package skipped
+		// count, and then the package's skip sidecars stand in for it.
+		skipped := max(p.Skipped, pkgSkipsInRun[p.Name])
+		g.Tests += max(p.Tests, skipped)
+		g.Skipped += skipped
 	}
 	for pkg, n := range pkgSkipsInRun {
 		if !listed[pkg] {
