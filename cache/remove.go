@@ -129,8 +129,21 @@ func (c *Cache) Clean(opts CleanOptions) (CleanReport, error) {
 		rep.Removed = victims
 		return rep, nil
 	}
+	removed, err := c.RemoveEntries(victims)
+	removed.Kept = rep.Kept
+	return removed, err
+}
+
+// RemoveEntries removes the entries keys, as Clean does once it has chosen
+// them (callers that confirm a plan first remove exactly what was agreed):
+// each removal is a Remove; an entry whose lock is held is skipped and
+// listed in InUse, one already gone counts as done, and other errors are
+// collected while the remaining keys are still processed. Dead processes'
+// staging and removal debris is swept afterwards. Kept is left empty.
+func (c *Cache) RemoveEntries(keys []string) (CleanReport, error) {
+	var rep CleanReport
 	var merr *multierror.Error
-	for _, key := range victims {
+	for _, key := range keys {
 		err := c.Remove(key)
 		var inUse *InUseError
 		switch {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/hashicorp/go-multierror"
 	"golang.org/x/term"
 
 	"github.com/ktest-dev/ktest/cache"
@@ -108,26 +107,10 @@ func cleanCache(c *cache.Cache, req cleanRequest, stdio IO) error {
 		}
 	}
 
-	var rep cache.CleanReport
+	rep, err := c.RemoveEntries(plan.Removed)
 	rep.Kept = plan.Kept
-	var merr *multierror.Error
-	for _, key := range plan.Removed {
-		err := c.Remove(key)
-		var inUse *cache.InUseError
-		switch {
-		case err == nil:
-			rep.Removed = append(rep.Removed, key)
-		case errors.As(err, &inUse):
-			rep.InUse = append(rep.InUse, inUse)
-		case errors.Is(err, cache.ErrNotFound):
-			// Removed by someone else meanwhile: the goal is met.
-		default:
-			merr = multierror.Append(merr, err)
-		}
-	}
-	rep.Debris = c.SweepDebris()
 	printCleanReport(stdio.Stdout, rep)
-	if err := merr.ErrorOrNil(); err != nil {
+	if err != nil {
 		return fmt.Errorf("kernel clean: %w", err)
 	}
 	return nil
