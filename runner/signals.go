@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// signalRouter owns ktest's SIGINT/SIGTERM handling for one run. Before go
+// signalRouter owns ktest's SIGINT/SIGTERM/SIGHUP handling for one run. Before go
 // test starts, the first signal cancels the run's context so that preflight
 // and lock waits stop. While go test runs, the first signal is forwarded to
 // its process group and starts the grace period; a second one kills the group.
@@ -29,7 +29,15 @@ type signalRouter struct {
 
 func newSignalRouter(cancel context.CancelCauseFunc, stderr io.Writer, grace time.Duration) *signalRouter {
 	r := &signalRouter{ch: make(chan os.Signal, 4), stderr: stderr, grace: grace, cancel: cancel, done: make(chan struct{})}
-	signal.Notify(r.ch, syscall.SIGINT, syscall.SIGTERM)
+	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+	// A hangup (terminal closed, ssh session dropped) would otherwise kill
+	// ktest alone: go test runs in its own process group, so it would keep
+	// running without ktest and without the kernel's lock. Under nohup
+	// SIGHUP stays ignored (Notify would un-ignore it).
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	signal.Notify(r.ch, sigs...)
 	go r.loop()
 	return r
 }

@@ -138,12 +138,12 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// signal INT|TERM PIDFILE sends a signal to the process whose pid is in PIDFILE.
+// signal INT|TERM|HUP PIDFILE sends a signal to the process whose pid is in PIDFILE.
 func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: signal INT|TERM PIDFILE")
+		ts.Fatalf("usage: signal INT|TERM|HUP PIDFILE")
 	}
-	sig := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM}[args[0]]
+	sig := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP}[args[0]]
 	if sig == 0 {
 		ts.Fatalf("unknown signal %s", args[0])
 	}
