@@ -38,8 +38,8 @@ func TestHelpGolden(t *testing.T) {
 	}
 }
 
-// TestEveryHelpHasExitCodes checks that each command's --help carries the
-// exit-code table.
+// TestEveryHelpHasExitCodes checks that each command's --help carries
+// examples and the exit-code table (SPEC §1).
 func TestEveryHelpHasExitCodes(t *testing.T) {
 	for _, args := range helpInvocations() {
 		var stdout, stderr bytes.Buffer
@@ -49,6 +49,9 @@ func TestEveryHelpHasExitCodes(t *testing.T) {
 		}
 		if !strings.Contains(stdout.String(), "Exit codes:") || !strings.Contains(stdout.String(), "128+N") {
 			t.Errorf("ktest %s lacks the exit-code table:\n%s", strings.Join(args, " "), stdout.String())
+		}
+		if !strings.Contains(stdout.String(), "Examples:") {
+			t.Errorf("ktest %s lacks examples:\n%s", strings.Join(args, " "), stdout.String())
 		}
 	}
 }

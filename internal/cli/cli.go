@@ -68,7 +68,7 @@ func runTests(ctx context.Context, args []string, stdio IO) error {
 func runVersion(_ context.Context, args []string, stdio IO) error {
 	if len(args) > 0 {
 		if isHelp(args[0]) {
-			_, err := fmt.Fprint(stdio.Stdout, "usage: ktest version\n\nPrints ktest's module version, VCS revision and Go version.\n\n"+exitCodeTable)
+			_, err := fmt.Fprint(stdio.Stdout, "usage: ktest version\n\nPrints ktest's module version, VCS revision and Go version.\n\nExamples:\n  ktest version\n\n"+exitCodeTable)
 			return err
 		}
 		return fmt.Errorf("ktest version takes no arguments, got %q", args[0])
