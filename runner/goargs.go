@@ -14,7 +14,9 @@ var goValueFlags = map[string]bool{
 	"timeout": true, "trace": true, "exec": true, "o": true, "vet": true,
 	"covermode": true, "coverpkg": true,
 	// go build flags
-	"C": true, "p": true, "asmflags": true, "buildmode": true, "buildvcs": true,
+	// (-buildvcs is not one: go declares it a boolean-style flag, so
+	// `-buildvcs ./...` does not take ./... as its value.)
+	"C": true, "p": true, "asmflags": true, "buildmode": true,
 	"compiler": true, "gccgoflags": true, "gcflags": true, "installsuffix": true,
 	"ldflags": true, "mod": true, "modfile": true, "overlay": true, "pgo": true,
 	"pkgdir": true, "tags": true, "toolexec": true,

@@ -154,6 +154,10 @@ func TestSplitGoTestArgs(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("withPatterns = %q, want %q", got, want)
 	}
+	// -buildvcs, like -v, takes no separate value.
+	if s := splitGoTestArgs([]string{"-buildvcs", "./...", "-buildvcs=false"}); !reflect.DeepEqual(s.Patterns, []string{"./..."}) {
+		t.Errorf("-buildvcs ./...: patterns %q, want [./...]", s.Patterns)
+	}
 }
 
 func FuzzParseShard(f *testing.F) {
