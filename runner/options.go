@@ -124,3 +124,18 @@ func (o Options) shardBy() string {
 	}
 	return o.ShardBy
 }
+
+// historyBases are where --shard-by time looks for past package durations:
+// this run's sidecar base and, when that is elsewhere, the module's default
+// .ktest/runs (where CI restores the merged history of earlier runs).
+func (o Options) historyBases() []string {
+	bases := []string{o.sidecarBase()}
+	dir := o.Dir
+	if dir == "" {
+		dir, _ = os.Getwd()
+	}
+	if def := skipreport.DefaultBase(dir); def != bases[0] {
+		bases = append(bases, def)
+	}
+	return bases
+}

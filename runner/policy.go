@@ -39,27 +39,33 @@ func (res *Result) applyPolicy(opts Options) error {
 	return nil
 }
 
-// shardArgs narrows the go test arguments to this shard's packages. Without
-// --shard it returns the arguments unchanged and nil packages.
-func shardArgs(ctx context.Context, opts Options, goPath string) ([]string, []string, error) {
+// shardArgs narrows the go test arguments to this shard's packages and
+// says how they were split ("hash", "time", or "hash: no time history").
+// Without --shard it returns the arguments unchanged and nil packages.
+func shardArgs(ctx context.Context, opts Options, goPath string) (args, pkgs []string, by string, err error) {
 	if opts.Shard.N == 0 {
-		return opts.GoArgs, nil, nil
+		return opts.GoArgs, nil, "", nil
 	}
 	split := splitGoTestArgs(opts.GoArgs)
-	pkgs, err := listPackages(ctx, goPath, split, opts.Env, opts.Dir)
+	all, err := listPackages(ctx, goPath, split, opts.Env, opts.Dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	var shards [][]string
-	switch opts.shardBy() {
+	by = opts.shardBy()
+	switch by {
 	case ShardByTime:
-		shards = PartitionByTime(pkgs, opts.Shard.N, PackageDurations([]string{opts.sidecarBase()}))
+		durations := PackageDurations(opts.historyBases())
+		if len(durations) == 0 {
+			by = ShardByHash + ": no time history"
+		}
+		shards = PartitionByTime(all, opts.Shard.N, durations)
 	default:
-		shards = PartitionByHash(pkgs, opts.Shard.N)
+		shards = PartitionByHash(all, opts.Shard.N)
 	}
 	mine := shards[opts.Shard.K-1]
 	if mine == nil {
 		mine = []string{}
 	}
-	return split.withPatterns(mine), mine, nil
+	return split.withPatterns(mine), mine, by, nil
 }

@@ -57,7 +57,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := checkOutputDir("--junitfile", opts.JUnitFile); err != nil {
 		return nil, err
 	}
-	goArgs, shardPkgs, err := shardArgs(ctx, opts, goPath)
+	goArgs, shardPkgs, shardBy, err := shardArgs(ctx, opts, goPath)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.DryRun {
 		// Before the lock: a dry run locks, creates and runs nothing, so it
 		// never waits for another process's lock either.
-		printDryRun(opts, pre, cmd, shardPkgs)
+		printDryRun(opts, pre, cmd, shardPkgs, shardBy)
 		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
 	}
 	lease, err := lockKernel(ctx, pre, opts.lockTimeout(), func() (preflight.Resolution, error) {

@@ -55,10 +55,10 @@ func kernelDir(pre *preflight.Report) string {
 // printDryRun shows what a run would do: the kernel and why, the
 // environment ktest would add, and the go command. Nothing is locked,
 // created or run.
-func printDryRun(opts Options, pre *preflight.Report, cmd goCommand, shardPkgs []string) {
+func printDryRun(opts Options, pre *preflight.Report, cmd goCommand, shardPkgs []string, shardBy string) {
 	w := opts.Stdout
 	if opts.Shard.N > 0 {
-		fmt.Fprintf(w, "shard %s (by %s): %d packages\n", opts.Shard, opts.shardBy(), len(shardPkgs))
+		fmt.Fprintf(w, "shard %s (by %s): %d packages\n", opts.Shard, shardBy, len(shardPkgs))
 		for _, p := range shardPkgs {
 			fmt.Fprintf(w, "  %s\n", p)
 		}
