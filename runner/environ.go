@@ -61,6 +61,9 @@ func exportedEnv(kernelPath, kernelDir, unavailable, accel, sidecarDir, runID st
 	set = append(set, EnvAccel+"="+accel)
 	if sidecarDir != "" {
 		set = append(set, EnvSidecarDir+"="+sidecarDir, EnvRunID+"="+runID)
+	} else {
+		// no run directory: tests must not write into an inherited one
+		unset = append(unset, EnvSidecarDir, EnvRunID)
 	}
 	return set, unset
 }

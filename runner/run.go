@@ -97,15 +97,18 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	// go test's whole process group is gone.
 	defer lease.release()
 
+	// Sidecars are records, not the job: when their directory cannot be
+	// made (a read-only checkout), the tests still run, without them.
 	runDir, err := skipreport.CreateRunDir(opts.sidecarBase(), started)
 	if err != nil {
-		return nil, err
+		fmt.Fprintf(opts.Stderr, "ktest: warning: %v; running without sidecars\n", err)
+		runDir = nil
 	}
 	facts := gatherRunFacts(opts, pre.Kernel())
 	if u := pre.Unavailable; u != nil {
 		reportUnavailable(opts, pre, runDir)
 	}
-	set, unset := exportedEnv(kernelPath(pre), kernelDir(pre), unavailableText(pre), pre.KVM.Accel, runDir.Path, runDir.ID)
+	set, unset := exportedEnv(kernelPath(pre), kernelDir(pre), unavailableText(pre), pre.KVM.Accel, runDir.PathOrEmpty(), runDir.IDOrEmpty())
 	env := mergeEnv(opts.Env, set, unset)
 
 	sink, closeLog, err := newSink(opts, cmd)
@@ -123,12 +126,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	} else if res, err = runGoTest(ctx, opts, cmd, env, sink, signals); err != nil {
 		return nil, err
 	}
-	res.Started, res.Command, res.RunDir = started, cmd.String(), runDir.Path
+	res.Started, res.Command, res.RunDir = started, cmd.String(), runDir.PathOrEmpty()
 	res.Elapsed = time.Since(started)
 	res.SkipCategories = skipCategories(res.exec)
 	runErr := finish(opts, res, sink)
-	if err := writeRunRecord(runDir, opts, res, pre, lease, facts, runErr); err != nil {
-		fmt.Fprintf(opts.Stderr, "ktest: warning: %v\n", err)
+	if runDir != nil {
+		if err := writeRunRecord(runDir, opts, res, pre, lease, facts, runErr); err != nil {
+			fmt.Fprintf(opts.Stderr, "ktest: warning: %v\n", err)
+		}
 	}
 	return res, runErr
 }

@@ -11,10 +11,13 @@ import (
 )
 
 // reportUnavailable prints the run-level SKIP banner (SPEC §6) and writes
-// its skip sidecar. The run goes on: tests that need no kernel still run.
+// its skip sidecar (when there is a run directory). The run goes on: tests that need no kernel still run.
 func reportUnavailable(opts Options, pre *preflight.Report, runDir *skipreport.RunDir) {
 	u := pre.Unavailable
 	fmt.Fprintln(opts.Stderr, skipreport.Banner(u.Category, u.Reason, u.Hints...))
+	if runDir == nil {
+		return
+	}
 	rec := skipreport.SkipRecord{
 		RunID:     runDir.ID,
 		Category:  u.Category,

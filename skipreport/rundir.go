@@ -48,6 +48,23 @@ func CreateRunDir(base string, now time.Time) (*RunDir, error) {
 	return dir, nil
 }
 
+// PathOrEmpty is the directory's path, or "" for a nil RunDir (a run
+// without sidecars).
+func (d *RunDir) PathOrEmpty() string {
+	if d == nil {
+		return ""
+	}
+	return d.Path
+}
+
+// IDOrEmpty is the run id, or "" for a nil RunDir.
+func (d *RunDir) IDOrEmpty() string {
+	if d == nil {
+		return ""
+	}
+	return d.ID
+}
+
 // WriteRun writes run.json atomically.
 func (d *RunDir) WriteRun(rec RunRecord) error {
 	rec.Schema = RunSchema
