@@ -17,6 +17,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/preflight"
 	"github.com/ktest-dev/ktest/runner"
+	"github.com/ktest-dev/ktest/skipreport"
 )
 
 const doctorUsage = `usage: ktest doctor [--json] [--kernel ID] [--on-no-kvm fail|skip]
@@ -123,6 +124,8 @@ func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
 
 	// KVM.
 	switch {
+	case pre.KVMError != "" && pre.Unavailable != nil && pre.Unavailable.Category == skipreport.NoKVM:
+		add("kvm", "warn", pre.KVMError+" (--on-no-kvm skip: tests that need KVM will skip)")
 	case pre.KVMError != "":
 		add("kvm", "fail", pre.KVMError)
 	case pre.KVM.Accel == preflight.AccelKVM:
@@ -139,7 +142,7 @@ func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
 	case err != nil:
 		add("kernel", "fail", "see the error above")
 	}
-	if u := pre.Unavailable; u != nil && u.Category != "no-kernel" {
+	if u := pre.Unavailable; u != nil && u.Category == skipreport.Contention {
 		add(string(u.Category), "fail", u.Reason)
 	}
 
