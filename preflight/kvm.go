@@ -159,7 +159,7 @@ func CheckKVM(ctx context.Context, opts KVMOptions) (rep KVMReport, err error) {
 	if version != kvmWantAPIVersion {
 		return rep, newKVMFault(device, "ioctl KVM_GET_API_VERSION",
 			fmt.Sprintf("API version %d, want %d", version, kvmWantAPIVersion),
-			"this KVM implementation is incompatible with Linux's KVM API; use --on-no-kvm=skip")
+			"this KVM implementation is incompatible with Linux's KVM API; use a Linux host with a standard KVM module")
 	}
 
 	var cache *probeCache

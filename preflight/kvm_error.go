@@ -9,7 +9,7 @@ import (
 
 // Class is the SPEC §4 classification of a KVM failure. The caller maps it to
 // an outcome: ClassContention is a `contention` SKIP, ClassAbsent and
-// ClassPermission are hard errors unless --on-no-kvm=skip turns them into a
+// ClassPermission are hard errors unless --on-no-kvm skip turns them into a
 // `no-kvm` SKIP, and ClassFault is always a hard error.
 type Class string
 
@@ -117,8 +117,7 @@ func hintFor(class Class, device string, errno syscall.Errno) string {
 	switch class {
 	case ClassAbsent:
 		return fmt.Sprintf("%s has no KVM driver behind it: enable virtualisation (VT-x/AMD-V) in the firmware, "+
-			"load the module (modprobe kvm_intel or modprobe kvm_amd), or on a VM enable nested virtualisation; "+
-			"use --on-no-kvm=skip to skip KVM tests instead", device)
+			"load the module (modprobe kvm_intel or modprobe kvm_amd), or on a VM enable nested virtualisation", device)
 	case ClassPermission:
 		return fmt.Sprintf("this user may not open %s: add it to the kvm group with `sudo usermod -aG kvm $USER`, "+
 			"then log in again (or run `newgrp kvm`)", device)

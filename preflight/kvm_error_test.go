@@ -50,7 +50,7 @@ func TestKVMErrorText(t *testing.T) {
 		wantHint []string
 	}{
 		{unix.ENOENT, "open", "open /dev/kvm: no such file or directory (ENOENT)",
-			[]string{"modprobe kvm_intel", "kvm_amd", "nested virtualisation", "--on-no-kvm=skip"}},
+			[]string{"modprobe kvm_intel", "kvm_amd", "nested virtualisation"}},
 		{unix.ENXIO, "open", "open /dev/kvm: no such device or address (ENXIO)", []string{"nested virtualisation"}},
 		{unix.EACCES, "open", "open /dev/kvm: permission denied (EACCES)",
 			[]string{"kvm group", "sudo usermod -aG kvm $USER", "log in again"}},

@@ -386,4 +386,4 @@ func (vm *probeVM) stoppedError(ctx context.Context, op, what string) error {
 	return newKVMFault(vm.device, op, fmt.Sprintf("%s within %v", what, hltProbeBudget), probeFaultHint)
 }
 
-const probeFaultHint = "the KVM device does not run guest code correctly; check dmesg, or use --on-no-kvm=skip"
+const probeFaultHint = "the KVM device does not run guest code correctly; check dmesg and the KVM module"

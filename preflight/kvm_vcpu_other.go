@@ -17,7 +17,7 @@ type probeVM struct{}
 func newProbeVM(kvmFD int, device string) (*probeVM, error) {
 	return nil, newKVMFault(device, "KVM probe",
 		"the guest probes are implemented for x86_64 only, not "+runtime.GOARCH,
-		"use --on-no-kvm=skip, or run on an x86_64 host")
+		"run on an x86_64 host")
 }
 
 func (vm *probeVM) close() {}

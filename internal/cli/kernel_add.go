@@ -36,7 +36,7 @@ the image's SHA-256. The entry's metadata.json is ktstr's format with source
 Adding the same image again under the same key does nothing (the recorded
 SHA-256, version and vmlinux are compared) and prints the key. Adding a
 different image under an existing key replaces the entry atomically (a note
-says so on stderr); runs using the old one keep it until they finish.
+says so on stderr), after waiting up to 60s for runs using the old one.
 
 Examples:
   ktest kernel add arch/x86/boot/bzImage
@@ -161,6 +161,10 @@ func addKernel(ctx context.Context, req addRequest, stdio IO) error {
 	// Store hashes what it copied and refuses a mismatch with sum, so an
 	// image rewritten since we hashed it is not cached under a stale key.
 	if _, err := c.Store(ctx, key, cache.StoreSource{Image: req.image, Vmlinux: req.vmlinux, Metadata: meta}); err != nil {
+		var busy *cache.LockTimeoutError
+		if errors.As(err, &busy) {
+			return hint.Wrap(fmt.Errorf("kernel add: %w", err), "runs are still using this entry; `ktest locks` shows them: retry when they finish")
+		}
 		return hint.Wrap(fmt.Errorf("kernel add: %w", err), cacheRootHint)
 	}
 	fmt.Fprintf(stdio.Stderr, "ktest: added %s (version %s, %s, %s) to %s\n", key, version, info.Arch, humanBytes(info.Size), c.Root)
