@@ -50,7 +50,7 @@ func newRunFlags() *runFlags {
 	f.expect["junitfile"] = "a file path"
 	f.set.StringVar(&f.opts.JSONFile, "jsonfile", "", "write the raw go test -json events to `PATH`")
 	f.expect["jsonfile"] = "a file path"
-	f.set.DurationVar(&f.opts.GracePeriod, "grace-period", runner.DefaultGracePeriod, "after SIGINT/SIGTERM, wait `DUR` for go test before killing it")
+	f.set.DurationVar(&f.opts.GracePeriod, "grace-period", runner.DefaultGracePeriod, "after SIGINT, SIGTERM or SIGHUP, wait `DUR` for go test before killing it")
 	f.expect["grace-period"] = "a duration such as 10s or 1m"
 	f.set.BoolVar(&f.opts.DryRun, "dry-run", false, "print the go command and the environment ktest would add; run nothing")
 	f.expect["dry-run"] = "true or false"
