@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/preflight"
 	"github.com/ktest-dev/ktest/skipreport"
 	"github.com/ktest-dev/ktest/vm"
 	"golang.org/x/sys/unix"
@@ -45,8 +47,9 @@ func (e *ContentionError) Error() string {
 func (e *ContentionError) Unwrap() error { return e.Err }
 
 // SkipOnContention returns if err is nil, skips the test if err is (or
-// wraps) a *ContentionError or a *vm.HostBusyError, and fails it with err
-// otherwise. The skip message is the banner
+// wraps) a contention error — a *ContentionError, a *vm.HostBusyError, a
+// *cache.LockTimeoutError, or a *preflight.KVMError of class contention —
+// and fails it with err otherwise. The skip message is the banner
 // "ktest: SKIP: contention: <err>; host: <host snapshot summary>", and
 // under ktest a skip sidecar records it.
 func SkipOnContention(t testing.TB, err error) {
@@ -64,9 +67,18 @@ func SkipOnContention(t testing.TB, err error) {
 // err is not a contention error. The reason is err's whole text, so the
 // context a caller wrapped around the contention error shows.
 func contentionSite(err error) (skipSite, bool) {
-	var ce *ContentionError
-	var busy *vm.HostBusyError
+	var (
+		ce       *ContentionError
+		busy     *vm.HostBusyError
+		lockWait *cache.LockTimeoutError
+		kvmErr   *preflight.KVMError
+	)
 	switch {
+	case errors.As(err, &lockWait):
+		return skipSite{category: skipreport.Contention, reason: err.Error(), kernel: kernelFromEnv(),
+			hints: []string{"another process held the lock for too long; `ktest locks` shows who holds it"}}, true
+	case errors.As(err, &kvmErr) && kvmErr.Class == preflight.ClassContention:
+		return skipSite{category: skipreport.Contention, reason: err.Error(), errno: errnoOf(err), kernel: kernelFromEnv(), hints: kvmErr.Hints()}, true
 	case errors.As(err, &ce):
 		errno := ce.Errno
 		if errno == "" {

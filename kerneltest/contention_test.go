@@ -1,6 +1,7 @@
 package kerneltest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ktest-dev/ktest/cache"
 	"github.com/ktest-dev/ktest/skipreport"
 	"github.com/ktest-dev/ktest/vm"
 )
@@ -21,6 +23,19 @@ func init() {
 	childRoles["contention-hostbusy"] = func(t *testing.T) {
 		SkipOnContention(t, fmt.Errorf("boot: %w", &vm.HostBusyError{Reason: "qemu: failed to allocate guest RAM: ENOMEM"}))
 		t.Error("not reached: SkipOnContention returned on a HostBusyError")
+	}
+	childRoles["contention-locktimeout"] = func(t *testing.T) {
+		// A real lock held by this process through a second open file
+		// description: two opens of one file contend like two processes.
+		path := filepath.Join(t.TempDir(), "entry.lock")
+		held, err := cache.AcquireLock(context.Background(), path, cache.Exclusive, 0, "cache entry \"k\"")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Unlock()
+		_, err = cache.AcquireLock(context.Background(), path, cache.Shared, 0, "cache entry \"k\"")
+		SkipOnContention(t, fmt.Errorf("use kernel: %w", err))
+		t.Error("not reached: SkipOnContention returned on a lock timeout")
 	}
 	childRoles["contention-other"] = func(t *testing.T) {
 		SkipOnContention(t, fmt.Errorf("reserve widget: %w", errors.New("widget on fire")))
@@ -71,6 +86,20 @@ func TestSkipOnContentionHostBusy(t *testing.T) {
 	}
 	if rec, raw := readOneSidecar(t, runDir); rec.Category != skipreport.Contention || rec.Errno != "ENOMEM" || rec.Kernel != nil {
 		t.Errorf("skip sidecar: want contention, errno ENOMEM from the reason, no kernel:\n%s", raw)
+	}
+}
+
+// TestSkipOnContentionLockTimeout: ktest's own lock timeout is contention too.
+func TestSkipOnContentionLockTimeout(t *testing.T) {
+	t.Parallel()
+	runDir := t.TempDir()
+	res := runChild(t, "contention-locktimeout", "KTEST_SIDECAR_DIR="+runDir)
+	banner := `ktest: SKIP: contention: use kernel: flock LOCK_SH on cache entry "k" timed out after 0s`
+	if res.verdict() != "SKIP" || !strings.Contains(res.output, banner) || strings.Contains(res.output, "not reached") {
+		t.Errorf("want SKIP with banner %q...; output:\n%s", banner, res.output)
+	}
+	if rec, raw := readOneSidecar(t, runDir); rec.Category != skipreport.Contention {
+		t.Errorf("skip sidecar: want contention:\n%s", raw)
 	}
 }
 

@@ -25,10 +25,9 @@ func acquireExclusive(path string) (release func() error, err error) {
 		return nil, fmt.Errorf("open lockfile %s: %w", path, err)
 	}
 	// Other users' runs must be able to open it too, whatever our umask.
-	if err := f.Chmod(0o666); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("chmod lockfile %s: %w", path, err)
-	}
+	// Best effort: only the file's owner may chmod it, and a file another
+	// user created is already shared.
+	_ = f.Chmod(0o666)
 	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {

@@ -1,6 +1,7 @@
 // Command guest is the /init kerneltest's own tests boot. Its first
 // argument picks what it does: "ok" reports the kernel release and its
-// arguments; "fail" prints a line and returns an error.
+// arguments; "fail" prints a line and returns an error; "hang" never
+// returns.
 package main
 
 import (
@@ -25,10 +26,12 @@ func main() {
 			}
 			fmt.Fprintf(env.Stdout, "release: %s\nargs: %q\n", release, env.Args)
 			return nil
+		case "hang":
+			select {}
 		case "fail":
 			fmt.Fprintln(env.Stdout, "kerneltest guest: about to fail")
 			return errors.New("kerneltest guest: failing as asked")
 		}
-		return fmt.Errorf("kerneltest guest: unknown mode %q (want ok or fail)", mode)
+		return fmt.Errorf("kerneltest guest: unknown mode %q (want ok, fail or hang)", mode)
 	}))
 }
