@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ktest-dev/ktest/preflight"
 	"github.com/ktest-dev/ktest/runner"
 )
 
@@ -56,6 +57,9 @@ func runTests(ctx context.Context, args []string, stdio IO) error {
 		return printRunHelp(stdio.Stdout)
 	}
 	opts := flags.opts
+	if err := defaultOnNoKVM(flags, &opts); err != nil {
+		return err
+	}
 	opts.Env = os.Environ()
 	opts.Argv = append([]string{"ktest"}, args...)
 	// Test seam: relocate /boot and /lib/modules for kernel resolution.
@@ -79,4 +83,18 @@ func runVersion(_ context.Context, args []string, stdio IO) error {
 
 func isHelp(arg string) bool {
 	return arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// defaultOnNoKVM applies KTEST_ON_NO_KVM when --on-no-kvm was not given, so
+// that a CI job or a machine without KVM can set the policy once.
+func defaultOnNoKVM(flags *runFlags, opts *runner.Options) error {
+	v := os.Getenv("KTEST_ON_NO_KVM")
+	if v == "" || flags.given("on-no-kvm") {
+		return nil
+	}
+	if v != preflight.OnNoKVMFail && v != preflight.OnNoKVMSkip {
+		return fmt.Errorf("KTEST_ON_NO_KVM=%q: want fail or skip", v)
+	}
+	opts.OnNoKVM = v
+	return nil
 }

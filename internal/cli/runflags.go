@@ -31,7 +31,7 @@ func newRunFlags() *runFlags {
 	f.expect["kernel"] = "a path, a version or a cache key"
 	f.set.DurationVar(&f.opts.LockTimeout, "lock-timeout", cache.DefaultReadLockTimeout, "wait at most `DUR` for the kernel's cache lock, then SKIP as contention")
 	f.expect["lock-timeout"] = "a duration such as 10s, 1m or 0"
-	f.set.Var(enumValue{p: &f.opts.OnNoKVM, allowed: []string{preflight.OnNoKVMFail, preflight.OnNoKVMSkip}}, "on-no-kvm", "on an absent or forbidden /dev/kvm, `fail|skip`: exit 3, or SKIP as no-kvm (default fail)")
+	f.set.Var(enumValue{p: &f.opts.OnNoKVM, allowed: []string{preflight.OnNoKVMFail, preflight.OnNoKVMSkip}}, "on-no-kvm", "on an absent or forbidden /dev/kvm, `fail|skip`: exit 3, or SKIP as no-kvm (default $KTEST_ON_NO_KVM, else fail)")
 	f.expect["on-no-kvm"] = "fail or skip"
 	f.opts.OnNoKVM = preflight.OnNoKVMFail
 	f.set.StringVar(&f.opts.SidecarDir, "sidecar-dir", "", "write run and skip sidecars under `DIR` (default .ktest/runs in the module root)")
@@ -152,6 +152,13 @@ func (v enumValue) Set(s string) error {
 		}
 	}
 	return fmt.Errorf("want one of %s", strings.Join(v.allowed, ", "))
+}
+
+// given reports whether the flag was on the command line.
+func (f *runFlags) given(name string) bool {
+	found := false
+	f.set.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
+	return found
 }
 
 // check validates combinations once every flag is parsed.
