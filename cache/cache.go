@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ktest-dev/ktest/internal/filekind"
 )
 
 // Names of bookkeeping files and directories under the root.
@@ -103,25 +105,9 @@ func checkRootDir(abs string) error {
 		return fmt.Errorf("open cache root %s: %w", abs, err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("open cache root %s: it is a %s, not a directory; remove it or set KTSTR_CACHE_DIR to a directory", abs, fileKind(st.Mode()))
+		return fmt.Errorf("open cache root %s: it is a %s, not a directory; remove it or set KTSTR_CACHE_DIR to a directory", abs, filekind.Of(st.Mode()))
 	}
 	return nil
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return "regular file"
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	}
-	return "non-directory"
 }
 
 // probeWritable creates and removes a dot-file in root: access(2) would miss

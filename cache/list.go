@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/filekind"
 )
 
 // Entry is one cache entry as found on disk. Metadata is nil when
@@ -226,7 +228,7 @@ func (c *Cache) readEntry(rootFD int, name string, statDir bool) (Entry, bool) {
 		err = &fs.PathError{Op: "stat", Path: filepath.Join(dir, m.ImageName), Err: err}
 		e.Problem = &Problem{Kind: ProblemImageMissing, Reason: fmt.Sprintf("image file %s cannot be examined: %v", m.ImageName, err)}
 	case ist.Mode&unix.S_IFMT != unix.S_IFREG:
-		e.Problem = &Problem{Kind: ProblemImageMissing, Reason: fmt.Sprintf("image file %s is a %s, not a regular file", m.ImageName, fileKind(statModeType(ist.Mode)))}
+		e.Problem = &Problem{Kind: ProblemImageMissing, Reason: fmt.Sprintf("image file %s is a %s, not a regular file", m.ImageName, filekind.Of(statModeType(ist.Mode)))}
 	}
 	return e, true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/ktest-dev/ktest/internal/atomicfile"
+	"github.com/ktest-dev/ktest/internal/filekind"
 )
 
 // Remove deletes the entry key. It takes a non-blocking LOCK_EX on the
@@ -58,7 +59,7 @@ func (c *Cache) removeLocked(key string) error {
 		return fmt.Errorf("remove %s: %w", lockWhat(key), err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("remove %s: %s is a %s, not an entry directory; remove it by hand", lockWhat(key), final, fileKind(st.Mode()))
+		return fmt.Errorf("remove %s: %s is a %s, not an entry directory; remove it by hand", lockWhat(key), final, filekind.Of(st.Mode()))
 	}
 	aside := filepath.Join(c.Root, removingPrefix+key+"-"+strconv.Itoa(os.Getpid()))
 	if err := os.RemoveAll(aside); err != nil { // our own debris from an earlier failure

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktest-dev/ktest/internal/atomicfile"
+	"github.com/ktest-dev/ktest/internal/filekind"
 )
 
 // StoreSource names what Store puts into an entry.
@@ -223,7 +224,7 @@ func openRegular(path, what string) (*os.File, int64, error) {
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, fmt.Errorf("%s %s is a %s, not a regular file", what, path, fileKind(st.Mode()))
+		return nil, 0, fmt.Errorf("%s %s is a %s, not a regular file", what, path, filekind.Of(st.Mode()))
 	}
 	return f, st.Size(), nil
 }
@@ -466,7 +467,7 @@ func (c *Cache) publish(staging, final, key string) (string, error) {
 	case err != nil:
 		return "", fmt.Errorf("stat entry %s: %w", final, err)
 	case !st.IsDir():
-		return "", fmt.Errorf("entry path %s is a %s, not a directory; remove it and retry", final, fileKind(st.Mode()))
+		return "", fmt.Errorf("entry path %s is a %s, not a directory; remove it and retry", final, filekind.Of(st.Mode()))
 	}
 	err = unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, final, unix.RENAME_EXCHANGE)
 	if err == nil {

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/ktest-dev/ktest/internal/filekind"
 )
 
 // Image formats and architectures reported in ImageInfo.
@@ -296,7 +298,7 @@ func InspectImage(path string) (ImageInfo, error) {
 	case fi.IsDir():
 		return invalid("is a directory", nil)
 	case !fi.Mode().IsRegular():
-		return invalid(fmt.Sprintf("is not a regular file (%s)", fileKind(fi.Mode())), nil)
+		return invalid(fmt.Sprintf("is not a regular file (%s)", filekind.Of(fi.Mode())), nil)
 	case fi.Size() == 0:
 		return invalid("is empty", nil)
 	}
@@ -336,21 +338,4 @@ func InspectImage(path string) (ImageInfo, error) {
 	info.Path = path
 	info.Size = fi.Size()
 	return info, nil
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	default:
-		return m.Type().String()
-	}
 }
