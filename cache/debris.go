@@ -47,12 +47,6 @@ func pidAlive(pid int) bool {
 	return err == nil || errors.Is(err, unix.EPERM)
 }
 
-// SweepDebris removes the staging (.tmp-) and removal (.rm-) directories
-// left under the root by dead processes, as Clean does, and returns the
-// paths removed. Debris of a live process, or of a key whose lock someone
-// holds, is left alone.
-func (c *Cache) SweepDebris() []string { return c.sweepDebris("") }
-
 // sweepDebris removes staging (.tmp-) and removal (.rm-) directories left by
 // dead processes and returns the paths removed. heldKey is the key whose
 // LOCK_EX the caller holds ("" for none): debris of that key is removed when
