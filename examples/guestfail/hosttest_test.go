@@ -1,15 +1,14 @@
 package guestfail
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ktest-dev/ktest/internal/testevents"
 	"github.com/ktest-dev/ktest/kerneltest"
 )
 
@@ -62,26 +61,9 @@ func TestGuestFailureFailsHostTest(t *testing.T) {
 // ("" if it never finished) and its output.
 func testResult(t *testing.T, jsonOut []byte, name string) (action, output string) {
 	t.Helper()
-	var out strings.Builder
-	sc := bufio.NewScanner(bytes.NewReader(jsonOut))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var ev struct{ Action, Test, Output string }
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			continue // not an event: go test prints build errors as text
-		}
-		if ev.Test != name {
-			continue
-		}
-		switch ev.Action {
-		case "output":
-			out.WriteString(ev.Output)
-		case "pass", "fail", "skip":
-			action = ev.Action
-		}
+	action, output, err := testevents.Result(jsonOut, name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read child go test output: %v", err)
-	}
-	return action, out.String()
+	return action, output
 }
