@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/vm"
 )
 

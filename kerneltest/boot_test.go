@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/vm"
 )
 

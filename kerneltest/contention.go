@@ -7,9 +7,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ktest-dev/ktest/cache"
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/cache"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/vm"
 	"golang.org/x/sys/unix"
 )

@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ktest-dev/ktest/cache"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/cache"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/vm"
 )
 

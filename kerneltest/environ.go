@@ -6,7 +6,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 	"golang.org/x/sys/unix"
 )
 

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // skipSite is one reason to skip, as the banner and the sidecar show it.

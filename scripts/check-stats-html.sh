@@ -5,7 +5,7 @@
 #   scripts/check-stats-html.sh [OUT_DIR] [-- ktest stats flags...]
 #
 # Without stats flags it reports on the checked-in fixtures
-# (skipreport/testdata/stats/shard-a and shard-b: damaged files included) and
+# (internal/skipreport/testdata/stats/shard-a and shard-b: damaged files included) and
 # on an empty directory. For each report it checks that
 #   - the page's inline script ran to its end: it sets data-stats-ready on
 #     <html> to the number of charts, seen in --dump-dom;
@@ -77,7 +77,7 @@ if [[ $# -gt 0 ]]; then
 	# runs with tests, so that is what a real directory is checked for.
 	check report 2 "$@"
 else
-	fixtures="$root/skipreport/testdata/stats"
+	fixtures="$root/internal/skipreport/testdata/stats"
 	check fixtures 2 --dir "$fixtures/shard-a" --dir "$fixtures/shard-b"
 	mkdir -p "$out/empty-dir"
 	check empty 0 --dir "$out/empty-dir"

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/ktest-dev/ktest/internal/hint"
-	"github.com/ktest-dev/ktest/runner"
+	"github.com/ktest-dev/ktest/internal/runner"
 )
 
 // exitCode maps the error returned by run to the process exit status

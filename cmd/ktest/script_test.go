@@ -36,7 +36,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	if err != nil {
 		t.Fatal(err)
 	}
-	images, err := filepath.Abs("../../preflight/testdata/images")
+	images, err := filepath.Abs("../../internal/preflight/testdata/images")
 	if err != nil {
 		t.Fatal(err)
 	}

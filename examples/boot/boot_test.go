@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/kerneltest"
-	"github.com/ktest-dev/ktest/preflight"
 	"github.com/ktest-dev/ktest/vm"
 )
 

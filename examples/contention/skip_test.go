@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/internal/testevents"
-	"github.com/ktest-dev/ktest/skipreport"
 )
 
 // TestBusyResourceSkips runs TestSkipsWhenResourceBusy in a child go test,

@@ -9,8 +9,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/runner"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/runner"
 )
 
 // IO is where a command reads and writes.

@@ -13,11 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/runner"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/runner"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 const doctorUsage = `usage: ktest doctor [--json] [--kernel ID] [--on-no-kvm fail|skip]

@@ -14,9 +14,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
-	"github.com/ktest-dev/ktest/preflight"
+	"github.com/ktest-dev/ktest/internal/preflight"
 )
 
 const kernelAddUsage = `usage: ktest kernel add IMAGE [--key KEY] [--version VERSION] [--vmlinux PATH]

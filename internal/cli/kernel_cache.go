@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
 )
 

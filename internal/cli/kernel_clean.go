@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
 )
 

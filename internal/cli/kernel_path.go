@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
-	"github.com/ktest-dev/ktest/preflight"
+	"github.com/ktest-dev/ktest/internal/preflight"
 )
 
 const kernelPathUsage = `usage: ktest kernel path ID

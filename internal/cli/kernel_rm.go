@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
 )
 

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ktest-dev/ktest/cache"
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/runner"
+	"github.com/ktest-dev/ktest/internal/cache"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/runner"
 )
 
 // runFlags are ktest's own flags of the run form. They are long flags that

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/atomicfile"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 const statsUsage = `usage: ktest stats [--dir DIR]... [--since DUR] [--top N] [--json] [--html FILE]

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // writeStatsRun writes one run with the real sidecar writers: run.json with the

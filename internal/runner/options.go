@@ -9,8 +9,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // DefaultGracePeriod is how long the go test process group gets to exit after

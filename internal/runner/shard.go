@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // Shard modes for --shard-by.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // applyPolicy checks the skip policy (SPEC §2: exit 4) against a finished

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // runFacts are run.json fields that cost a process or a file hash to learn.

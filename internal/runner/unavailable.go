@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 	"gotest.tools/gotestsum/testjson"
 )
 

@@ -13,8 +13,8 @@ import (
 
 	"gotest.tools/gotestsum/testjson"
 
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // drainTimeout bounds the wait for go test's output pipes after the process

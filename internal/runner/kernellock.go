@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ktest-dev/ktest/cache"
-	"github.com/ktest-dev/ktest/preflight"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/cache"
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // kernelLease is the LOCK_SH a run holds on its kernel's cache entry, so

@@ -498,7 +498,7 @@ func forStats(r SkipRecord) SkipRecord {
 // field of the JSON document, so that the schema reference cannot fall
 // behind the code.
 func TestStatsSchemaDocumented(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "stats-schema.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "stats-schema.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

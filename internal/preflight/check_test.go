@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ktest-dev/ktest/internal/hint"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 func TestClassifyKVMFailure(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktest-dev/ktest/cache"
+	"github.com/ktest-dev/ktest/internal/cache"
 )
 
 // resolveFixture is a temp world for kernel resolution: a cache root, a

@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/ktest-dev/ktest/internal/hint"
-	"github.com/ktest-dev/ktest/skipreport"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // OnNoKVM policies for an absent or forbidden /dev/kvm.
