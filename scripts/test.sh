@@ -22,7 +22,22 @@ go vet ./...
 go vet -tags ktest_guestfail,ktest_contention ./examples/...
 
 echo "== go test -race ./..." >&2
-KTSTR_TEST_KERNEL=$("$ktest" kernel path "$key") go test -race -count=1 ./...
+# The tests must write nothing outside their temp dirs: they run with an
+# empty HOME (and no XDG_CACHE_HOME) that must still be empty afterwards.
+# Go's own caches stay where they are, and its telemetry counters go to a
+# config directory of their own.
+kernel=$("$ktest" kernel path "$key")
+sentinel=$(mktemp -d "${TMPDIR:-/tmp}/ktest-test-home.XXXXXX")
+goconfig=$(mktemp -d "${TMPDIR:-/tmp}/ktest-test-goconfig.XXXXXX")
+trap 'rm -rf "$sentinel" "$goconfig"' EXIT
+env -u XDG_CACHE_HOME -u KTSTR_CACHE_DIR HOME="$sentinel" XDG_CONFIG_HOME="$goconfig" \
+  GOCACHE="$(go env GOCACHE)" GOMODCACHE="$(go env GOMODCACHE)" GOPATH="$(go env GOPATH)" \
+  KTSTR_TEST_KERNEL="$kernel" go test -race -count=1 ./...
+if [ -n "$(ls -A "$sentinel")" ]; then
+  echo "test.sh: the tests wrote into HOME ($sentinel):" >&2
+  find "$sentinel" >&2
+  exit 1
+fi
 
 echo "== ktest ./examples/... (no skips allowed)" >&2
 "$ktest" --max-skip-rate 0 -count=1 ./examples/...

@@ -262,10 +262,12 @@ func TestBootCorruptKernelIsBootError(t *testing.T) {
 	}
 }
 
-// TestBootKVMEitherBootsOrExplains asks for KVM. Where KVM accelerates it
-// must boot; where /dev/kvm is present but QEMU cannot use it (as on this
-// project's machines: "-cpu host" aborts on an MSR) the error must be a
-// BootError that points to TCG, not a hang until the timeout.
+// TestBootKVMEitherBootsOrExplains asks for KVM. Where ktest's probe found
+// KVM accelerated (KTEST_ACCEL=kvm), the boot must succeed. Elsewhere a
+// /dev/kvm that opens may still fail in any way (an emulation failure at
+// once, or a guest that crawls), so the test accepts a success, or a
+// failure within a short bound that explains itself: a *BootError or a
+// *TimeoutError that suggests TCG. It never waits for a slow KVM to finish.
 func TestBootKVMEitherBootsOrExplains(t *testing.T) {
 	requireQEMU(t)
 	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
@@ -274,9 +276,13 @@ func TestBootKVMEitherBootsOrExplains(t *testing.T) {
 		f.Close()
 	}
 	t.Parallel()
+	accelerated := os.Getenv(AccelEnv) == AccelKVM
 	cfg := bootConfig(t, "info")
 	cfg.Accel = AccelKVM
-	cfg.Timeout = time.Minute
+	cfg.Timeout = 20 * time.Second
+	if accelerated {
+		cfg.Timeout = time.Minute
+	}
 	res, err := Run(context.Background(), cfg)
 	if err == nil {
 		if !strings.Contains(res.Output, "TESTGUEST-INFO") {
@@ -285,8 +291,21 @@ func TestBootKVMEitherBootsOrExplains(t *testing.T) {
 		return
 	}
 	t.Logf("Run error:\n%v", err)
+	if accelerated {
+		t.Fatalf("KTEST_ACCEL=kvm, but the KVM boot failed: %v", err)
+	}
 	var be *BootError
-	if !errors.As(err, &be) || !strings.Contains(be.Reason, `use Accel "tcg"`) {
-		t.Errorf("Run error = %v (%T), want a *BootError that suggests tcg", err, err)
+	var te *TimeoutError
+	switch {
+	case errors.As(err, &be):
+		if !strings.Contains(be.Reason, `use Accel "tcg"`) {
+			t.Errorf("BootError does not suggest tcg: %v", err)
+		}
+	case errors.As(err, &te):
+		if !strings.Contains(te.Error(), `use Accel "tcg"`) {
+			t.Errorf("TimeoutError does not suggest tcg: %v", err)
+		}
+	default:
+		t.Errorf("Run error = %v (%T), want a *BootError or *TimeoutError that suggests tcg", err, err)
 	}
 }

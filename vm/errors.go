@@ -41,6 +41,10 @@ func (e *HostBusyError) Error() string {
 // killed and reaped.
 type TimeoutError struct {
 	Timeout time.Duration
+	// Accel is the accelerator the VM ran with. Under "kvm" the error says
+	// how to fall back to TCG: a /dev/kvm that opens but does not
+	// accelerate makes a guest crawl instead of failing (LINUX-FACTS.md).
+	Accel string
 	// Phase tells where the time went: PhaseKernel, PhaseInit or PhaseGuest.
 	Phase       string
 	ConsoleTail string
@@ -68,7 +72,11 @@ func (e *TimeoutError) Error() string {
 	default:
 		phase = "while the guest program was running (it never reported a verdict)"
 	}
-	return fmt.Sprintf("vm timed out after %v %s%s", e.Timeout, phase, section("console tail", e.ConsoleTail))
+	hint := ""
+	if e.Accel == AccelKVM {
+		hint = fmt.Sprintf("; it ran with Accel %q: if KVM does not accelerate guests on this host (ktest's probe then exports KTEST_ACCEL=tcg), use Accel %q", AccelKVM, AccelTCG)
+	}
+	return fmt.Sprintf("vm timed out after %v %s%s%s", e.Timeout, phase, hint, section("console tail", e.ConsoleTail))
 }
 
 // GuestError means the guest program ran and failed: it returned an

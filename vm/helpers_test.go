@@ -10,10 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// defaultTestKernel is where this project's machines keep a Debian kernel.
-const defaultTestKernel = "/tmp/kernel/x/boot/vmlinuz-6.1.0-56-cloud-amd64"
+	"github.com/ktest-dev/ktest/internal/testkernel"
+)
 
 // testGuestPkg is the guest program the boot tests run (built once per
 // test process through the build cache).
@@ -27,22 +26,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testKernel returns a kernel image to boot: $KTSTR_TEST_KERNEL (which
-// must exist when set), else the machine's default test kernel, else the
-// test is skipped.
+// testKernel returns the kernel image to boot (internal/testkernel), or
+// skips the test when the host has none.
 func testKernel(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("KTSTR_TEST_KERNEL"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("KTSTR_TEST_KERNEL is set but unusable: %v", err)
-		}
-		return p
-	}
-	if _, err := os.Stat(defaultTestKernel); err == nil {
-		return defaultTestKernel
-	}
-	t.Skipf("ktest: SKIP: no-kernel: no test kernel: set KTSTR_TEST_KERNEL=/path/to/bzImage (%s does not exist)", defaultTestKernel)
-	return ""
+	return testkernel.Path(t)
 }
 
 // requireQEMU skips the test when QEMU is not installed.

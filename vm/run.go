@@ -193,7 +193,7 @@ wait:
 	}
 	tail := tailLines(res.Console, errorTailLines)
 	if timedOut {
-		return res, &TimeoutError{Timeout: c.Timeout, Phase: bootPhase(console.begun, res.Console), ConsoleTail: tail}
+		return res, &TimeoutError{Timeout: c.Timeout, Accel: c.Accel, Phase: bootPhase(console.begun, res.Console), ConsoleTail: tail}
 	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("run vm: stopped QEMU because the context ended (%w); console tail:\n%s", context.Cause(ctx), tail)

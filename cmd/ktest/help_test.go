@@ -14,6 +14,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // TestHelpGolden pins ktest --help, including the exit-code table of SPEC §2.
 // Run with -update after an intended change.
 func TestHelpGolden(t *testing.T) {
+	isolateUserDirs(t)
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"--help"}, &stdout, &stderr); err != nil {
 		t.Fatalf("ktest --help: %v\n%s", err, stderr.Bytes())
@@ -41,6 +42,7 @@ func TestHelpGolden(t *testing.T) {
 // TestEveryHelpHasExitCodes checks that each command's --help carries
 // examples and the exit-code table (SPEC §1).
 func TestEveryHelpHasExitCodes(t *testing.T) {
+	isolateUserDirs(t)
 	for _, args := range helpInvocations() {
 		var stdout, stderr bytes.Buffer
 		if err := run(context.Background(), args, &stdout, &stderr); err != nil {

@@ -28,6 +28,7 @@ func TestRealGoMatchesPlainGoTest(t *testing.T) {
 	}
 	t.Setenv("GOFLAGS", "-mod=mod")
 	t.Setenv("GOPROXY", "off")
+	isolateUserDirs(t)
 
 	plain := exec.Command("go", "test", "-v", "-count=1", "./...")
 	plain.Dir = fixture

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/testkernel"
 )
 
 func TestMain(m *testing.M) {
@@ -62,6 +66,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			env.Setenv("IMAGES", images)
 			// A real distro kernel, when this host has one ([realkernel]).
 			env.Setenv("REALKERNEL", realKernel)
+			env.Setenv("REALRELEASE", realRelease)
+			env.Setenv("REALLINE", realLine)
+			env.Setenv("REALPATCH", realPatch)
 			// Keep resolution away from this host's /boot and /lib/modules.
 			env.Setenv("KTEST_TEST_HOST_ROOT", filepath.Join(env.WorkDir, "host"))
 			// The real go needs its caches; the fixture needs no network.
@@ -116,16 +123,24 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	}
 }
 
-// realKernel is a real Debian cloud kernel: the one the development
-// machines keep in /tmp/kernel, else KTSTR_TEST_KERNEL (scripts/test.sh
-// exports the one scripts/fetch-kernel.sh cached). Scripts that need it
+// realKernel is a real distribution kernel (internal/testkernel), with
+// its release and its MAJOR.MINOR and MAJOR.MINOR.PATCH versions read from
+// its header; all are empty on a host without one. Scripts that need it
 // check [realkernel] first.
-var realKernel = func() string {
-	const dev = "/tmp/kernel/x/boot/vmlinuz-6.1.0-56-cloud-amd64"
-	if _, err := os.Stat(dev); err == nil {
-		return dev
+var realKernel, realRelease, realLine, realPatch = func() (path, release, line, patch string) {
+	path, err := testkernel.Lookup()
+	if err != nil {
+		return "", "", "", ""
 	}
-	return os.Getenv("KTSTR_TEST_KERNEL")
+	info, err := preflight.InspectImage(path)
+	if err != nil || info.Release == "" {
+		return "", "", "", ""
+	}
+	m := regexp.MustCompile(`^(([0-9]+\.[0-9]+)\.[0-9]+)`).FindStringSubmatch(info.Release)
+	if m == nil {
+		return "", "", "", ""
+	}
+	return path, info.Release, m[2], m[1]
 }()
 
 func goEnv(t *testing.T, key string) string {

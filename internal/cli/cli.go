@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/runner"
@@ -92,8 +93,8 @@ func defaultOnNoKVM(flags *runFlags, opts *runner.Options) error {
 	if v == "" || flags.given("on-no-kvm") {
 		return nil
 	}
-	if v != preflight.OnNoKVMFail && v != preflight.OnNoKVMSkip {
-		return fmt.Errorf("KTEST_ON_NO_KVM=%q: want fail or skip", v)
+	if !preflight.ValidOnNoKVM(v) {
+		return fmt.Errorf("KTEST_ON_NO_KVM=%q: want %s", v, strings.Join(preflight.OnNoKVMPolicies, ", "))
 	}
 	opts.OnNoKVM = v
 	return nil

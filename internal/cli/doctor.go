@@ -80,8 +80,8 @@ func runDoctor(ctx context.Context, args []string, stdio IO) error {
 	if set.NArg() > 0 {
 		return fmt.Errorf("ktest doctor takes no arguments, got %q", set.Arg(0))
 	}
-	if *onNoKVM != preflight.OnNoKVMFail && *onNoKVM != preflight.OnNoKVMSkip {
-		return fmt.Errorf("invalid value %q for --on-no-kvm: want fail or skip", *onNoKVM)
+	if !preflight.ValidOnNoKVM(*onNoKVM) {
+		return fmt.Errorf("invalid value %q for --on-no-kvm: want %s", *onNoKVM, strings.Join(preflight.OnNoKVMPolicies, ", "))
 	}
 
 	rep := diagnose(ctx, *kernel, *onNoKVM)
@@ -126,6 +126,8 @@ func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
 	switch {
 	case pre.KVMError != "" && pre.Unavailable != nil && pre.Unavailable.Category == skipreport.NoKVM:
 		add("kvm", "warn", pre.KVMError+" (--on-no-kvm skip: tests that need KVM will skip)")
+	case pre.KVMError != "" && onNoKVM == preflight.OnNoKVMTCG && pre.Unavailable == nil:
+		add("kvm", "warn", pre.KVMError+" (--on-no-kvm tcg: guests run under QEMU TCG, KTEST_ACCEL=tcg)")
 	case pre.KVMError != "":
 		add("kvm", "fail", pre.KVMError)
 	case pre.KVM.Accel == preflight.AccelKVM:

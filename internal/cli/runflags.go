@@ -31,8 +31,8 @@ func newRunFlags() *runFlags {
 	f.expect["kernel"] = "a path, a version or a cache key"
 	f.set.DurationVar(&f.opts.LockTimeout, "lock-timeout", cache.DefaultReadLockTimeout, "wait at most `DUR` for the kernel's cache lock, then SKIP as contention")
 	f.expect["lock-timeout"] = "a duration such as 10s, 1m or 0"
-	f.set.Var(enumValue{p: &f.opts.OnNoKVM, allowed: []string{preflight.OnNoKVMFail, preflight.OnNoKVMSkip}}, "on-no-kvm", "on an absent or forbidden /dev/kvm, `fail|skip`: exit 3, or SKIP as no-kvm (default $KTEST_ON_NO_KVM, else fail)")
-	f.expect["on-no-kvm"] = "fail or skip"
+	f.set.Var(enumValue{p: &f.opts.OnNoKVM, allowed: preflight.OnNoKVMPolicies}, "on-no-kvm", "on an absent or forbidden /dev/kvm, `fail|skip|tcg`: exit 3, SKIP as no-kvm, or boot guests under TCG (default $KTEST_ON_NO_KVM, else fail)")
+	f.expect["on-no-kvm"] = "fail, skip or tcg"
 	f.opts.OnNoKVM = preflight.OnNoKVMFail
 	f.set.StringVar(&f.opts.SidecarDir, "sidecar-dir", "", "write run and skip sidecars under `DIR` (default .ktest/runs in the module root)")
 	f.expect["sidecar-dir"] = "a directory path"

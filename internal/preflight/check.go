@@ -14,13 +14,33 @@ import (
 
 // OnNoKVM policies for an absent or forbidden /dev/kvm.
 const (
+	// OnNoKVMFail makes it a hard error (exit 3).
 	OnNoKVMFail = "fail"
+	// OnNoKVMSkip runs the tests without a kernel: those that need one
+	// skip as no-kvm.
 	OnNoKVMSkip = "skip"
+	// OnNoKVMTCG runs the tests with the kernel, whose guests then run
+	// under QEMU's software emulation (KTEST_ACCEL=tcg): slower, but
+	// nothing skips. The kernel is resolved and locked as with KVM.
+	OnNoKVMTCG = "tcg"
 )
+
+// OnNoKVMPolicies lists the valid OnNoKVM values, for flags and messages.
+var OnNoKVMPolicies = []string{OnNoKVMFail, OnNoKVMSkip, OnNoKVMTCG}
+
+// ValidOnNoKVM reports whether v is one of OnNoKVMPolicies.
+func ValidOnNoKVM(v string) bool {
+	for _, p := range OnNoKVMPolicies {
+		if v == p {
+			return true
+		}
+	}
+	return false
+}
 
 // Options configure Check.
 type Options struct {
-	// OnNoKVM is OnNoKVMFail (default) or OnNoKVMSkip.
+	// OnNoKVM is OnNoKVMFail (default), OnNoKVMSkip or OnNoKVMTCG.
 	OnNoKVM string
 	KVM     KVMOptions
 	Resolve ResolveOptions
@@ -70,8 +90,12 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 		rep.KVMError = kvmErr.Error()
 		if u, err := classifyKVMFailure(kvmErr, opts.OnNoKVM); err != nil {
 			hard = multierror.Append(hard, err)
-		} else {
+		} else if u != nil {
 			rep.Unavailable = u
+		} else {
+			// --on-no-kvm tcg: the run goes on with the kernel; CheckKVM
+			// already reports AccelTCG for a device that failed.
+			rep.KVM.Accel = AccelTCG
 		}
 	}
 
@@ -97,7 +121,9 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 	return rep, hard.ErrorOrNil()
 }
 
-// classifyKVMFailure maps a KVM failure to a SKIP or a hard error (§4).
+// classifyKVMFailure maps a KVM failure to a SKIP or a hard error (§4). It
+// returns neither for an absent or forbidden KVM under OnNoKVMTCG: the run
+// then needs no KVM at all.
 func classifyKVMFailure(err error, onNoKVM string) (*Unavailable, error) {
 	var ke *KVMError
 	if !errors.As(err, &ke) {
@@ -113,8 +139,10 @@ func classifyKVMFailure(err error, onNoKVM string) (*Unavailable, error) {
 			Hints: []string{"the host is short of memory or file descriptors, or KVM is busy; retry when it is less loaded"}}, nil
 	case (ke.Class == ClassAbsent || ke.Class == ClassPermission) && onNoKVM == OnNoKVMSkip:
 		return &Unavailable{Category: skipreport.NoKVM, Reason: ke.Error(), Errno: errno, Hints: ke.Hints()}, nil
+	case (ke.Class == ClassAbsent || ke.Class == ClassPermission) && onNoKVM == OnNoKVMTCG:
+		return nil, nil
 	case ke.Class == ClassAbsent || ke.Class == ClassPermission:
-		return nil, hint.Wrap(err, "or run with --on-no-kvm skip to run the tests and skip those that need a kernel")
+		return nil, hint.Wrap(err, "or run with --on-no-kvm tcg to boot guests under QEMU's software emulation, or --on-no-kvm skip to skip the tests that need a kernel")
 	}
 	return nil, err
 }

@@ -94,7 +94,7 @@ func TestCheckNoKernelIsASkip(t *testing.T) {
 // a warm KVM probe cache: KVM check, resolution of a cached kernel, host
 // snapshot. Goal: ≤ 30 ms.
 func BenchmarkPreflight(b *testing.B) {
-	if _, err := CheckKVM(context.Background(), KVMOptions{}); err != nil {
+	if _, err := CheckKVM(context.Background(), KVMOptions{NoCache: true}); err != nil {
 		b.Skipf("no usable /dev/kvm: %v", err)
 	}
 	dir := b.TempDir()

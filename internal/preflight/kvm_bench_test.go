@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/testkernel"
 )
 
 // Cost of the KVM preflight and of each of its steps. Timing lives here,
@@ -130,7 +132,11 @@ func BenchmarkKVMStep(b *testing.B) {
 }
 
 func BenchmarkInspectImage(b *testing.B) {
-	for _, path := range []string{debianKernel, "testdata/images/bzImage-6.9.0"} {
+	paths := []string{"testdata/images/bzImage-6.9.0"}
+	if kernel, err := testkernel.Lookup(); err == nil {
+		paths = append(paths, kernel)
+	}
+	for _, path := range paths {
 		b.Run(path, func(b *testing.B) {
 			if _, err := InspectImage(path); err != nil {
 				b.Skip(err)
