@@ -7,5 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 key=$(scripts/setup.sh)
+# On a host without a usable /dev/kvm, guests boot under QEMU TCG.
+export KTEST_ON_NO_KVM=${KTEST_ON_NO_KVM:-tcg}
 echo "demo: kernel $key from the ktstr cache" >&2
 exec go run ./cmd/ktest "$@" -v -count=1 ./examples/...

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 key=$(scripts/setup.sh)
+# On a host without a usable /dev/kvm, guests boot under QEMU TCG.
+export KTEST_ON_NO_KVM=${KTEST_ON_NO_KVM:-tcg}
 ktest=$PWD/.ktest/bin/ktest
 
 echo "== gofmt" >&2
