@@ -52,7 +52,7 @@ func BenchmarkBootOverhead(b *testing.B) {
 	if err := writeInitramfs(initrd, guestBin, nil, protocol.Config{Nonce: nonce, Args: cfg.Args, TimeoutMS: cfg.Timeout.Milliseconds()}); err != nil {
 		b.Fatal(err)
 	}
-	bareArgs := []string{"-machine", "accel=tcg", "-m", "256", "-kernel", kernel, "-initrd", initrd,
+	bareArgs := []string{"-accel", "tcg,thread=single", "-m", "256", "-kernel", kernel, "-initrd", initrd,
 		"-append", baseCmdline, "-nographic", "-no-reboot"}
 	sameArgs := qemuArgs(full, initrd)
 

@@ -58,7 +58,7 @@ func TestQEMUArgs(t *testing.T) {
 	c := Config{Kernel: "/k", MemoryMB: 512, CPUs: 3, Accel: AccelTCG, Cmdline: " quiet ", QEMUArgs: []string{"-device", "x"}}
 	args := qemuArgs(c, "/i.cpio")
 	joined := strings.Join(args, " ")
-	for _, want := range []string{"-m 512", "-smp 3", "-machine accel=tcg", "-kernel /k", "-initrd /i.cpio", "-no-reboot", "-serial stdio", "-device x"} {
+	for _, want := range []string{"-m 512", "-smp 3", "-accel tcg,thread=single", "-kernel /k", "-initrd /i.cpio", "-no-reboot", "-serial stdio", "-device x"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("qemu args %q lack %q", joined, want)
 		}
@@ -68,7 +68,7 @@ func TestQEMUArgs(t *testing.T) {
 	}
 	c.Accel = AccelKVM
 	joined = strings.Join(qemuArgs(c, "/i"), " ")
-	if !strings.Contains(joined, "-enable-kvm -cpu host") || strings.Contains(joined, "accel=tcg") {
+	if !strings.Contains(joined, "-enable-kvm -cpu host") || strings.Contains(joined, "tcg") {
 		t.Errorf("kvm args %q", joined)
 	}
 }

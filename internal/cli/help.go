@@ -15,7 +15,7 @@ const exitCodeTable = `Exit codes:
   3      ktest could not do its own job: bad flag or value, hard preflight
          error, cache error
   4      the skip policy fired (--max-skip-rate, or --skip-exit-code 4)
-  128+N  interrupted by signal N (SIGINT 130, SIGTERM 143)
+  128+N  interrupted by signal N (SIGINT 130, SIGTERM 143, SIGHUP 129)
 `
 
 const runUsage = `usage: ktest [ktest flags] [--] [go test arguments]
