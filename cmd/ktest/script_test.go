@@ -119,6 +119,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"sleep":      cmdSleep,
 			"sidecars":   cmdSidecars,
 			"lockfree":   cmdLockFree,
+			"fileinfo":   cmdFileInfo,
 		},
 	}
 }

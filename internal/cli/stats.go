@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ktest-dev/ktest/internal/atomicfile"
+	"github.com/ktest-dev/ktest/internal/outfile"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
@@ -124,7 +124,7 @@ func printStatsHelp(w io.Writer) error {
 // runStats is `ktest stats`. Errors (a --dir that does not exist, a bad
 // flag, an HTML file that cannot be written) are returned; main prints them
 // and exits 3.
-func runStats(_ context.Context, args []string, stdio IO) error {
+func runStats(ctx context.Context, args []string, stdio IO) error {
 	f := newStatsFlags()
 	if err := f.parse(args); err != nil {
 		return err
@@ -148,6 +148,16 @@ func runStats(_ context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	var html *outfile.File
+	if f.html != "" {
+		// Opened before the sidecars are read: a report that cannot
+		// be written fails now, and the old one stays until the new
+		// one is complete.
+		if html, err = outfile.Create(ctx, f.html, outfile.Options{}); err != nil {
+			return fmt.Errorf("--html %w", err)
+		}
+		defer html.Abort()
+	}
 	if os.Getenv("GOGC") == "" {
 		// Reading 100k sidecars allocates a few hundred MB in short-lived
 		// garbage; fewer collections make it about 15% cheaper, for a
@@ -158,13 +168,16 @@ func runStats(_ context.Context, args []string, stdio IO) error {
 		Dirs: dirs, Since: since, Now: now, Top: f.top,
 	})
 
-	if f.html != "" {
+	if html != nil {
 		var page bytes.Buffer
 		if err := skipreport.WriteStatsHTML(&page, s); err != nil {
 			return err
 		}
-		if err := atomicfile.WriteFile(f.html, page.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write HTML report %s: %w", f.html, err)
+		if _, err := html.Write(page.Bytes()); err != nil {
+			return fmt.Errorf("--html %w", err)
+		}
+		if err := html.Commit(); err != nil {
+			return fmt.Errorf("--html %w", err)
 		}
 	}
 	if f.json {

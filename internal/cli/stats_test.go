@@ -214,7 +214,7 @@ func TestStatsBadInput(t *testing.T) {
 		{[]string{"--dir", dir, "--top", "many"}, []string{`invalid value "many" for --top`}},
 		{[]string{"--dirs", dir}, []string{"unknown ktest stats flag --dirs", "--dir, --since"}},
 		{[]string{dir}, []string{"takes no arguments", "--dir DIR"}},
-		{[]string{"--dir", dir, "--html", filepath.Join(missing, "r.html")}, []string{"write HTML report"}},
+		{[]string{"--dir", dir, "--html", filepath.Join(missing, "r.html")}, []string{"--html " + filepath.Join(missing, "r.html") + ": directory", "does not exist; create it first"}},
 	}
 	for _, tc := range cases {
 		stdout, _, err := runStatsCmd(t, tc.args...)

@@ -10,14 +10,12 @@ import (
 
 	"github.com/jstemmer/go-junit-report/v2/junit"
 	"github.com/jstemmer/go-junit-report/v2/parser/gotest"
-
-	"github.com/ktest-dev/ktest/internal/atomicfile"
 )
 
 // writeJUnit converts the test2json events to JUnit XML with
-// go-junit-report and writes them to path atomically (temp file + rename),
-// so a reader never sees half a report.
-func writeJUnit(path string, events io.Reader) error {
+// go-junit-report and writes them to out (the --junitfile, which the caller
+// commits: see internal/outfile).
+func writeJUnit(out io.Writer, events io.Reader) error {
 	report, err := gotest.NewJSONParser().Parse(events)
 	if err != nil {
 		return fmt.Errorf("parse test events for JUnit: %w", err)
@@ -31,7 +29,8 @@ func writeJUnit(path string, events io.Reader) error {
 	if err := suites.WriteXML(&buf); err != nil {
 		return fmt.Errorf("render JUnit XML: %w", err)
 	}
-	return atomicfile.WriteFile(path, buf.Bytes(), 0o644)
+	_, err = out.Write(buf.Bytes())
+	return err
 }
 
 // useSkipMessages puts each skipped test's t.Skip message into

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -54,7 +53,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOutputDir("--junitfile", opts.JUnitFile); err != nil {
+	if err := checkOutputs(opts); err != nil {
 		return nil, err
 	}
 	goArgs, shardPkgs, shardBy, err := shardArgs(ctx, opts, goPath)
@@ -62,14 +61,26 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	cmd := buildGoCommand(goPath, goArgs)
-	if err := checkOutputDir("--jsonfile", opts.JSONFile); err != nil {
-		return nil, err
-	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	signals := newSignalRouter(cancel, opts.Stderr, opts.gracePeriod())
 	defer signals.stop()
+
+	var outs *outputs
+	if !opts.DryRun {
+		// Before the tests: an output that cannot be written fails
+		// the run now, not after the suite.
+		outs, err = openOutputs(ctx, opts)
+		// Uncommitted outputs are dropped: the old reports stay.
+		defer outs.abort()
+		if ctx.Err() != nil {
+			return interrupted(opts, started, signals)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 
 	pre, err := preflight.Check(ctx, opts.preflightOptions())
 	if ctx.Err() != nil {
@@ -111,7 +122,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	set, unset := exportedEnv(kernelPath(pre), kernelDir(pre), unavailableText(pre), pre.KVM.Accel, runDir.PathOrEmpty(), runDir.IDOrEmpty())
 	env := mergeEnv(opts.Env, set, unset)
 
-	sink, closeLog, err := newSink(opts, cmd)
+	sink, closeLog, err := newSink(opts, cmd, outs)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +140,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res.Started, res.Command, res.RunDir = started, cmd.String(), runDir.PathOrEmpty()
 	res.Elapsed = time.Since(started)
 	res.SkipCategories = skipCategories(res.exec)
-	runErr := finish(opts, res, sink)
+	runErr := finish(opts, res, sink, outs)
 	if runDir != nil {
 		if err := writeRunRecord(runDir, opts, res, pre, lease, facts, runErr); err != nil {
 			fmt.Fprintf(opts.Stderr, "ktest: warning: %v\n", err)
@@ -146,32 +157,12 @@ func interrupted(opts Options, started time.Time, signals *signalRouter) (*Resul
 	return res, &InterruptedError{Signal: res.Signal}
 }
 
-// checkOutputDir fails early, before anything runs, when an output file
-// could not be written at the end.
-func checkOutputDir(flag, path string) error {
-	if path == "" {
-		return nil
-	}
-	dir := filepath.Dir(path)
-	st, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%s %s: directory %s does not exist; create it first (mkdir -p %s)", flag, path, dir, dir)
-	case err != nil:
-		return fmt.Errorf("%s %s: %w", flag, path, err)
-	case !st.IsDir():
-		return fmt.Errorf("%s %s: %s is not a directory", flag, path, dir)
-	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("%s %s: is a directory; give a file name", flag, path)
-	}
-	return nil
-}
-
-// newSink opens the event log (the --jsonfile, or a temp file when only
-// JUnit needs the events) and builds the event sink. The returned func closes
-// and, for a temp file, removes the log.
-func newSink(opts Options, cmd goCommand) (*eventSink, func(), error) {
+// newSink builds the event sink and its event log: the --jsonfile, plus an
+// unlinked temp file when JUnit needs the events read back and the
+// --jsonfile cannot be (a FIFO, a device), or the temp file alone for JUnit
+// without --jsonfile. The returned func closes the temp file; the outputs
+// themselves are committed by finish.
+func newSink(opts Options, cmd goCommand, outs *outputs) (*eventSink, func(), error) {
 	sink := &eventSink{plainOut: opts.Stdout}
 	if cmd.RawJSON {
 		sink.rawOut = opts.Stdout
@@ -182,27 +173,29 @@ func newSink(opts Options, cmd goCommand) (*eventSink, func(), error) {
 		}
 		sink.format = f
 	}
+	closeLog := func() {}
 	var logFile *os.File
+	var log io.Writer
 	switch {
-	case opts.JSONFile != "":
-		f, err := os.Create(opts.JSONFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--jsonfile: create %s: %w", opts.JSONFile, err)
-		}
-		logFile = f
-	case opts.JUnitFile != "":
+	case outs != nil && outs.json != nil && (outs.junit == nil || outs.json.Seekable()):
+		logFile = outs.json.OS()
+		log = logFile
+	case outs != nil && outs.junit != nil:
 		f, err := os.CreateTemp("", "ktest-events-*.json")
 		if err != nil {
 			return nil, nil, fmt.Errorf("create event log for JUnit: %w", err)
 		}
 		os.Remove(f.Name()) // unlinked: the open fd is all ktest needs
-		logFile = f
+		logFile, log, closeLog = f, f, func() { f.Close() }
+		if w := outs.jsonWriter(); w != nil {
+			log = io.MultiWriter(f, w)
+		}
 	default:
-		return sink, func() {}, nil
+		return sink, closeLog, nil
 	}
-	sink.eventLog = bufio.NewWriterSize(logFile, 64<<10)
+	sink.eventLog = bufio.NewWriterSize(log, 64<<10)
 	sink.logFile = logFile
-	return sink, func() { logFile.Close() }, nil
+	return sink, closeLog, nil
 }
 
 // runGoTest runs the child and streams its output until it and its process
@@ -280,21 +273,27 @@ func copyLines(w io.Writer, r io.Reader) {
 	io.Copy(w, r) // whatever a too-long line left behind
 }
 
-// finish writes the JUnit file and the summary line, and turns the result
-// into the run's error.
-func finish(opts Options, res *Result, sink *eventSink) error {
+// finish writes the JUnit file, commits the --jsonfile, writes the summary
+// line, and turns the result into the run's error.
+func finish(opts Options, res *Result, sink *eventSink, outs *outputs) error {
 	var errs []string
 	if err := sink.flush(); err != nil {
 		errs = append(errs, err.Error())
 	}
-	if opts.JUnitFile != "" {
+	if outs != nil && outs.junit != nil {
 		events, err := sink.replay()
 		if err == nil {
-			err = writeJUnit(opts.JUnitFile, events)
+			err = writeJUnit(outs.junit, events)
+		}
+		if err == nil {
+			err = outs.junit.Commit()
 		}
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("--junitfile: %v", err))
+			errs = append(errs, outputError("--junitfile", opts.JUnitFile, err).Error())
 		}
+	}
+	if err := outs.commitJSON(opts); err != nil {
+		errs = append(errs, err.Error())
 	}
 	var extras []string
 	if res.Signal != nil {
