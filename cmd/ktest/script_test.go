@@ -120,6 +120,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"sidecars":   cmdSidecars,
 			"lockfree":   cmdLockFree,
 			"fileinfo":   cmdFileInfo,
+			"repeat":     cmdRepeat,
+			"sidecardir": cmdSidecarDir,
 		},
 	}
 }

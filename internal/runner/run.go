@@ -115,6 +115,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		fmt.Fprintf(opts.Stderr, "ktest: warning: %v; running without sidecars\n", err)
 		runDir = nil
 	}
+	// The run directory stays locked until the run is over, so that
+	// pruning by later runs leaves it alone.
+	defer runDir.Close()
 	facts := gatherRunFacts(opts, pre.Kernel())
 	if u := pre.Unavailable; u != nil {
 		reportUnavailable(opts, pre, runDir)

@@ -29,22 +29,23 @@ var runDirName = regexp.MustCompile(`^\d{8}T\d{6}Z-[0-9a-f]{8}$`)
 type RunDir struct {
 	ID   string
 	Path string
+	// lock is the run's flock on <Path>/.lock, held until Close.
+	lock *os.File
 }
 
 // CreateRunDir makes a new run directory under base (creating base if
-// needed) and prunes base to the newest KeepRuns runs.
+// needed), locked for the run's life (see runlock.go; Close releases it),
+// and prunes base to the newest KeepRuns runs, skipping runs that are
+// still going.
 func CreateRunDir(base string, now time.Time) (*RunDir, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, fmt.Errorf("create sidecar directory %s: %w (choose another with --sidecar-dir)", base, err)
 	}
-	id := now.UTC().Format(runStampLayout) + "-" + randomHex(4)
-	dir := &RunDir{ID: id, Path: filepath.Join(base, id)}
-	if err := os.MkdirAll(filepath.Join(dir.Path, "skips"), 0o755); err != nil {
-		return nil, fmt.Errorf("create run directory %s: %w", dir.Path, err)
-	}
-	if err := pruneRuns(base, KeepRuns); err != nil {
+	dir, err := makeRunDir(base, now)
+	if err != nil {
 		return nil, err
 	}
+	pruneRuns(base, KeepRuns)
 	return dir, nil
 }
 
@@ -120,22 +121,6 @@ func ListRunDirs(base string) ([]string, error) {
 	}
 	sort.Strings(dirs)
 	return dirs, nil
-}
-
-// pruneRuns removes the oldest run directories beyond keep. Only names that
-// look like run directories are touched.
-func pruneRuns(base string, keep int) error {
-	dirs, err := ListRunDirs(base)
-	if err != nil {
-		return err
-	}
-	for len(dirs) > keep {
-		if err := os.RemoveAll(dirs[0]); err != nil {
-			return fmt.Errorf("prune old run %s: %w", dirs[0], err)
-		}
-		dirs = dirs[1:]
-	}
-	return nil
 }
 
 func randomHex(n int) string {
