@@ -37,7 +37,7 @@ func newRunFlags() *runFlags {
 	f.set.StringVar(&f.opts.SidecarDir, "sidecar-dir", "", "write run and skip sidecars under `DIR` (default .ktest/runs in the module root)")
 	f.expect["sidecar-dir"] = "a directory path"
 	f.set.Var(shardValue{&f.opts.Shard}, "shard", "run only shard `K/N` of the packages (1 ≤ K ≤ N)")
-	f.expect["shard"] = "K/N with 1 ≤ K ≤ N, e.g. 2/4"
+	f.expect["shard"] = fmt.Sprintf("K/N with 1 ≤ K ≤ N ≤ %d, e.g. 2/4", runner.MaxShards)
 	f.set.Var(enumValue{p: &f.opts.ShardBy, allowed: []string{runner.ShardByHash, runner.ShardByTime}}, "shard-by", "split shards by `hash|time`: import path hash (stable, default) or past package durations")
 	f.expect["shard-by"] = "hash or time"
 	f.set.Var(percentValue{&f.opts.MaxSkipRate}, "max-skip-rate", "exit 4 when more than `PCT` percent of tests skipped")

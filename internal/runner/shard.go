@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"os/exec"
@@ -32,15 +33,24 @@ func (s Shard) String() string {
 	return fmt.Sprintf("%d/%d", s.K, s.N)
 }
 
-// ParseShard parses "K/N" with 1 ≤ K ≤ N.
+// MaxShards bounds N in --shard K/N. Partitioning allocates per shard, so
+// an absurd N (2147483648) would exhaust memory; no CI splits a suite into
+// more than a few hundred jobs.
+const MaxShards = 10000
+
+// ParseShard parses "K/N" with 1 ≤ K ≤ N ≤ MaxShards.
 func ParseShard(text string) (Shard, error) {
 	k, n, ok := strings.Cut(text, "/")
 	kv, kerr := strconv.Atoi(k)
 	nv, nerr := strconv.Atoi(n)
-	if !ok || kerr != nil || nerr != nil {
+	switch {
+	case ok && (errors.Is(kerr, strconv.ErrRange) || errors.Is(nerr, strconv.ErrRange)):
+		return Shard{}, fmt.Errorf("%q: N is at most %d", text, MaxShards)
+	case !ok || kerr != nil || nerr != nil:
 		return Shard{}, fmt.Errorf("%q is not K/N (e.g. 1/4)", text)
-	}
-	if nv < 1 || kv < 1 || kv > nv {
+	case nv > MaxShards:
+		return Shard{}, fmt.Errorf("%q: N is at most %d", text, MaxShards)
+	case nv < 1 || kv < 1 || kv > nv:
 		return Shard{}, fmt.Errorf("%q: want 1 ≤ K ≤ N, e.g. 1/4 … 4/4", text)
 	}
 	return Shard{K: kv, N: nv}, nil

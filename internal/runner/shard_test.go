@@ -133,6 +133,8 @@ func TestParseShard(t *testing.T) {
 		{"1/1", Shard{1, 1}, true}, {"2/4", Shard{2, 4}, true}, {"4/4", Shard{4, 4}, true},
 		{"0/4", Shard{}, false}, {"5/4", Shard{}, false}, {"1/0", Shard{}, false},
 		{"x/4", Shard{}, false}, {"1", Shard{}, false}, {"-1/4", Shard{}, false}, {"1/4/2", Shard{}, false},
+		{"1/10000", Shard{1, 10000}, true}, {"1/10001", Shard{}, false}, {"1/2147483648", Shard{}, false},
+		{"1/99999999999999999999", Shard{}, false},
 	} {
 		got, err := ParseShard(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
@@ -166,7 +168,7 @@ func FuzzParseShard(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		sh, err := ParseShard(s)
-		if err == nil && (sh.K < 1 || sh.K > sh.N) {
+		if err == nil && (sh.K < 1 || sh.K > sh.N || sh.N > MaxShards) {
 			t.Errorf("accepted %q as %v", s, sh)
 		}
 	})
