@@ -18,6 +18,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/runner"
 	"github.com/ktest-dev/ktest/internal/skipreport"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 const doctorUsage = `usage: ktest doctor [--json] [--kernel ID] [--on-no-kvm fail|skip]
@@ -78,7 +79,10 @@ func runDoctor(ctx context.Context, args []string, stdio IO) error {
 		return err
 	}
 	if set.NArg() > 0 {
-		return fmt.Errorf("ktest doctor takes no arguments, got %q", set.Arg(0))
+		return fmt.Errorf("ktest doctor takes no arguments, got %s", termtext.Quote(set.Arg(0)))
+	}
+	if *kernel == "" && flagGiven(set, "kernel") {
+		return errEmptyKernel
 	}
 	if !preflight.ValidOnNoKVM(*onNoKVM) {
 		return fmt.Errorf("invalid value %q for --on-no-kvm: want %s", *onNoKVM, strings.Join(preflight.OnNoKVMPolicies, ", "))

@@ -163,6 +163,9 @@ func (f *runFlags) given(name string) bool {
 
 // check validates combinations once every flag is parsed.
 func (f *runFlags) check() error {
+	if f.given("kernel") && f.opts.Kernel == "" {
+		return errEmptyKernel
+	}
 	if f.opts.LockTimeout < 0 {
 		return fmt.Errorf("invalid value %s for --lock-timeout: want %s", f.opts.LockTimeout, f.expect["lock-timeout"])
 	}
