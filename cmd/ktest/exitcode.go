@@ -7,6 +7,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/runner"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // exitCode maps the error returned by run to the process exit status
@@ -19,8 +20,23 @@ func reportError(w io.Writer, err error) {
 	if err == nil || runner.Reported(err) {
 		return
 	}
-	fmt.Fprintf(w, "ktest: error: %s\n", strings.TrimSpace(err.Error()))
+	// Messages may quote names, versions and command lines others
+	// control, and arguments of any size: no line may act on the
+	// terminal, and none is longer than maxErrorLine.
+	fmt.Fprintf(w, "ktest: error: %s\n", safeLines(strings.TrimSpace(err.Error())))
 	for _, h := range hint.Of(err) {
-		fmt.Fprintf(w, "  hint: %s\n", strings.TrimSpace(h))
+		fmt.Fprintf(w, "  hint: %s\n", safeLines(strings.TrimSpace(h)))
 	}
+}
+
+// maxErrorLine bounds one line of an error message; call sites cut the
+// values they echo (termtext.Quote), this is the net under them.
+const maxErrorLine = 2000
+
+func safeLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = termtext.Line(termtext.Clip(l, maxErrorLine))
+	}
+	return strings.Join(lines, "\n")
 }

@@ -111,12 +111,13 @@ func probeLock(path string) string {
 	return "free"
 }
 
-// holdLockMain is `holdlock sh|ex LOCKFILE READYFILE`: it takes a flock on
-// LOCKFILE (creating it), creates READYFILE, and holds the lock until it is
-// killed. It is the "other process" of contention tests.
+// holdLockMain is `holdlock sh|ex LOCKFILE READYFILE [ARG...]`: it takes a
+// flock on LOCKFILE (creating it), creates READYFILE, and holds the lock
+// until it is killed. It is the "other process" of contention tests; the
+// ARGs, ignored, put text into its command line.
 func holdLockMain() {
-	if len(os.Args) != 4 {
-		fmt.Fprintln(os.Stderr, "usage: holdlock sh|ex LOCKFILE READYFILE")
+	if len(os.Args) < 4 {
+		fmt.Fprintln(os.Stderr, "usage: holdlock sh|ex LOCKFILE READYFILE [ARG...]")
 		os.Exit(2)
 	}
 	how := unix.LOCK_SH

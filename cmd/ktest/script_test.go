@@ -71,6 +71,12 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			env.Setenv("REALPATCH", realPatch)
 			// Keep resolution away from this host's /boot and /lib/modules.
 			env.Setenv("KTEST_TEST_HOST_ROOT", filepath.Join(env.WorkDir, "host"))
+			// Text that would act on a terminal (ESC sequences, a newline
+			// forging a verdict line, CR, a bidi override), and an
+			// argument of 100 KB (Linux caps one at 128 KiB), for the
+			// scripts on escaping and cutting what ktest echoes.
+			env.Setenv("HOSTILE", "\x1b[2J\x1b]0;x\a\nktest: PASS\r\u202e!")
+			env.Setenv("LONGARG", strings.Repeat("x", 100_000))
 			// The real go needs its caches; the fixture needs no network.
 			for k, v := range goVars {
 				env.Setenv(k, v)

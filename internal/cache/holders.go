@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // Files read to find lock holders; variables so tests can point them at fixtures.
@@ -29,9 +31,11 @@ type Holder struct {
 	Cmdline string `json:"cmdline"`
 }
 
-// String formats the holder as in lock error messages: "pid=N cmd=CMDLINE".
+// String formats the holder as in lock error messages: "pid=N cmd=CMDLINE",
+// with the command line made safe for a terminal (any process can put an
+// ESC or a newline in its argv); the Cmdline field stays exact for JSON.
 func (h Holder) String() string {
-	return fmt.Sprintf("pid=%d cmd=%s", h.PID, h.Cmdline)
+	return fmt.Sprintf("pid=%d cmd=%s", h.PID, termtext.Line(h.Cmdline))
 }
 
 // formatHolders joins holders for an error message; "unknown" when none was found.

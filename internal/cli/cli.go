@@ -12,6 +12,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/runner"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // IO is where a command reads and writes.
@@ -76,7 +77,7 @@ func runVersion(_ context.Context, args []string, stdio IO) error {
 			_, err := fmt.Fprint(stdio.Stdout, "usage: ktest version\n\nPrints ktest's module version, VCS revision and Go version.\n\nExamples:\n  ktest version\n\n"+exitCodeTable)
 			return err
 		}
-		return fmt.Errorf("ktest version takes no arguments, got %q", args[0])
+		return fmt.Errorf("ktest version takes no arguments, got %s", termtext.Quote(args[0]))
 	}
 	_, err := fmt.Fprintln(stdio.Stdout, versionString())
 	return err
@@ -94,7 +95,7 @@ func defaultOnNoKVM(flags *runFlags, opts *runner.Options) error {
 		return nil
 	}
 	if !preflight.ValidOnNoKVM(v) {
-		return fmt.Errorf("KTEST_ON_NO_KVM=%q: want %s", v, strings.Join(preflight.OnNoKVMPolicies, ", "))
+		return fmt.Errorf("KTEST_ON_NO_KVM=%s: want %s", termtext.Quote(v), strings.Join(preflight.OnNoKVMPolicies, ", "))
 	}
 	opts.OnNoKVM = v
 	return nil

@@ -85,7 +85,7 @@ func runDoctor(ctx context.Context, args []string, stdio IO) error {
 		return errEmptyKernel
 	}
 	if !preflight.ValidOnNoKVM(*onNoKVM) {
-		return fmt.Errorf("invalid value %q for --on-no-kvm: want %s", *onNoKVM, strings.Join(preflight.OnNoKVMPolicies, ", "))
+		return fmt.Errorf("invalid value %s for --on-no-kvm: want %s", termtext.Quote(*onNoKVM), strings.Join(preflight.OnNoKVMPolicies, ", "))
 	}
 
 	rep := diagnose(ctx, *kernel, *onNoKVM)
@@ -228,9 +228,9 @@ func versionOf(ctx context.Context, name, arg string) toolVersion {
 func printDoctor(w io.Writer, rep *doctorReport) {
 	pre := rep.Preflight
 	fmt.Fprintln(w, "KVM")
-	fmt.Fprintf(w, "  device:      %s\n", orNone(pre.KVM.Device))
+	fmt.Fprintf(w, "  device:      %s\n", safe(orNone(pre.KVM.Device)))
 	if pre.KVMError != "" {
-		fmt.Fprintf(w, "  error:       %s\n", pre.KVMError)
+		fmt.Fprintf(w, "  error:       %s\n", safe(pre.KVMError))
 	}
 	fmt.Fprintf(w, "  api version: %d\n", pre.KVM.APIVersion)
 	fmt.Fprintf(w, "  hlt probe:   %v\n", pre.KVM.HLTProbePassed)
@@ -243,38 +243,38 @@ func printDoctor(w io.Writer, rep *doctorReport) {
 		cached = "from the per-boot cache, measured " + pre.KVM.ProbedAt.Format(time.RFC3339)
 	}
 	fmt.Fprintf(w, "  accel:       %s (%s)\n", pre.KVM.Accel, cached)
-	fmt.Fprintf(w, "  status:      %s\n", pre.KVM.Status)
+	fmt.Fprintf(w, "  status:      %s\n", safe(pre.KVM.Status))
 
 	fmt.Fprintln(w, "\nKernel resolution (in order)")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, s := range pre.Resolution.Steps {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Source, s.Candidate, s.Outcome)
+		fmt.Fprintln(tw, "  "+row(s.Source, s.Candidate, s.Outcome))
 	}
 	tw.Flush()
 	if k := pre.Kernel(); k != nil {
-		fmt.Fprintf(w, "  => %s (from %s, version %s)\n", k.Path, k.Source, orNone(k.Image.Release))
+		fmt.Fprintf(w, "  => %s (from %s, version %s)\n", safe(k.Path), k.Source, safe(orNone(k.Image.Release)))
 	} else if pre.Unavailable != nil && pre.Unavailable.Category == "no-kernel" {
-		fmt.Fprintf(w, "  => none: %s\n", pre.Unavailable.Reason)
+		fmt.Fprintf(w, "  => none: %s\n", safe(pre.Unavailable.Reason))
 		for _, h := range pre.Unavailable.Hints {
-			fmt.Fprintf(w, "     hint: %s\n", h)
+			fmt.Fprintf(w, "     hint: %s\n", safe(h))
 		}
 	}
 
-	fmt.Fprintf(w, "\nKernel cache %s\n", orNone(rep.CacheRoot))
+	fmt.Fprintf(w, "\nKernel cache %s\n", safe(orNone(rep.CacheRoot)))
 	if rep.CacheError != "" {
-		fmt.Fprintf(w, "  error: %s\n", rep.CacheError)
+		fmt.Fprintf(w, "  error: %s\n", safe(rep.CacheError))
 	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, e := range rep.Entries {
 		switch {
 		case e.Problem != nil:
-			fmt.Fprintf(tw, "  %s\tcorrupt\t%s: %s\n", e.Key, e.Problem.Kind, e.Problem.Reason)
+			fmt.Fprintln(tw, "  "+row(e.Key, "corrupt", string(e.Problem.Kind)+": "+e.Problem.Reason))
 		default:
 			v := ""
 			if e.Metadata.Version != nil {
 				v = *e.Metadata.Version
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\tbuilt %s\n", e.Key, orNone(v), e.Metadata.Arch, e.Metadata.BuiltAt)
+			fmt.Fprintln(tw, "  "+row(e.Key, orNone(v), e.Metadata.Arch, "built "+e.Metadata.BuiltAt))
 		}
 	}
 	tw.Flush()
@@ -283,7 +283,7 @@ func printDoctor(w io.Writer, rep *doctorReport) {
 	}
 	for _, l := range rep.Locks {
 		for _, h := range l.Holders {
-			fmt.Fprintf(w, "  lock %s held by pid %d (%s): %s\n", l.Key, h.PID, h.Mode, h.Cmdline)
+			fmt.Fprintf(w, "  lock %s held by pid %d (%s): %s\n", safe(l.Key), h.PID, safe(h.Mode), safe(h.Cmdline))
 		}
 	}
 
@@ -292,12 +292,12 @@ func printDoctor(w io.Writer, rep *doctorReport) {
 	fmt.Fprintf(w, "  qemu: %s\n", toolLine(rep.QEMU))
 
 	if rep.Error != "" {
-		fmt.Fprintf(w, "\nError\n  %s\n", strings.ReplaceAll(rep.Error, "\n", "\n  "))
+		fmt.Fprintf(w, "\nError\n  %s\n", strings.ReplaceAll(termtext.Lines(rep.Error), "\n", "\n  "))
 	}
 	fmt.Fprintln(w, "\nChecks")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, c := range rep.Checks {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", strings.ToUpper(c.Status), c.Name, c.Detail)
+		fmt.Fprintln(tw, "  "+row(strings.ToUpper(c.Status), c.Name, c.Detail))
 	}
 	tw.Flush()
 	if rep.OK {
@@ -309,10 +309,14 @@ func printDoctor(w io.Writer, rep *doctorReport) {
 
 func toolLine(t toolVersion) string {
 	if t.Error != "" {
-		return t.Error
+		return safe(t.Error)
 	}
-	return t.Version + " (" + t.Path + ")"
+	return safe(t.Version + " (" + t.Path + ")")
 }
+
+// safe makes a value read from files or other programs safe for one
+// terminal line (see termtext.Line).
+func safe(s string) string { return termtext.Line(s) }
 
 func orNone(s string) string {
 	if s == "" {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // kernelCommand is one `ktest kernel <name>` subcommand.
@@ -54,7 +56,7 @@ func runKernel(ctx context.Context, args []string, stdio IO) error {
 	cmd, ok := cmds[args[0]]
 	if !ok {
 		names := kernelCommandNames(cmds)
-		msg := fmt.Sprintf("kernel: unknown command %q", args[0])
+		msg := fmt.Sprintf("kernel: unknown command %s", termtext.Quote(args[0]))
 		if s := closest(args[0], names); s != "" {
 			msg += fmt.Sprintf("; did you mean ktest kernel %s?", s)
 		} else {

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ktest-dev/ktest/internal/cache"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 const kernelListUsage = `usage: ktest kernel list [--json]
@@ -83,7 +84,7 @@ func runKernelList(_ context.Context, args []string, stdio IO) error {
 		return f.printUsage(stdio.Stdout, kernelListUsage)
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("kernel list: unexpected argument %q (it takes none); to find one kernel use ktest kernel path ID", pos[0])
+		return fmt.Errorf("kernel list: unexpected argument %s (it takes none); to find one kernel use ktest kernel path ID", termtext.Quote(pos[0]))
 	}
 	c, err := openKernelCache(false)
 	if err != nil {
@@ -184,10 +185,10 @@ func printKernelTable(w io.Writer, rows []kernelEntryJSON, holdersUnknown bool) 
 		if holdersUnknown {
 			held = "?"
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Key, strOrDash(r.Version), sourceLabel(r.Source),
+		line := row(r.Key, strOrDash(r.Version), sourceLabel(r.Source),
 			strOrDash(r.Arch), strOrDash(r.BuiltAt), humanBytes(r.Size), held)
 		if r.Problem != nil {
-			line += fmt.Sprintf("\tcorrupt (%s): %s", r.Problem.Kind, r.Problem.Reason)
+			line += "\t" + row(fmt.Sprintf("corrupt (%s): %s", r.Problem.Kind, r.Problem.Reason))
 		}
 		fmt.Fprintln(tw, line)
 	}

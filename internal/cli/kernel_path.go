@@ -9,6 +9,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 const kernelPathUsage = `usage: ktest kernel path ID
@@ -38,9 +39,9 @@ func runKernelPath(_ context.Context, args []string, stdio IO) error {
 	case len(pos) == 0:
 		return errors.New("kernel path: no ID given; give a cache key or a version such as 6.1 (ktest kernel list shows them)")
 	case len(pos) > 1:
-		return fmt.Errorf("kernel path: takes one ID, got %d arguments (%s)", len(pos), strings.Join(pos, " "))
+		return fmt.Errorf("kernel path: takes one ID, got %d arguments (%s)", len(pos), echo(strings.Join(pos, " ")))
 	case strings.Contains(pos[0], "/") || strings.HasPrefix(pos[0], "~"):
-		return fmt.Errorf("kernel path: %q is a path; ID is a cache key or a version such as 6.1 (ktest kernel list shows them)", pos[0])
+		return fmt.Errorf("kernel path: %s is a path; ID is a cache key or a version such as 6.1 (ktest kernel list shows them)", termtext.Quote(pos[0]))
 	}
 	c, err := openKernelCache(false)
 	if err != nil {
@@ -66,12 +67,12 @@ func runKernelPath(_ context.Context, args []string, stdio IO) error {
 
 func lookupKey(c *cache.Cache, key string) (cache.Entry, error) {
 	if err := cache.ValidateKey(key); err != nil {
-		return cache.Entry{}, fmt.Errorf("kernel path: %q is neither a version (MAJOR.MINOR[.PATCH][-rcN]) nor a valid cache key: %w", key, err)
+		return cache.Entry{}, fmt.Errorf("kernel path: %s is neither a version (MAJOR.MINOR[.PATCH][-rcN]) nor a valid cache key: %w", termtext.Quote(key), err)
 	}
 	e, err := c.Lookup(key)
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
-		return e, hint.Wrap(fmt.Errorf("kernel path: no cache entry %q in %s", key, c.Root), "ktest kernel list shows the keys")
+		return e, hint.Wrap(fmt.Errorf("kernel path: no cache entry %s in %s", termtext.Quote(key), echo(c.Root)), "ktest kernel list shows the keys")
 	case errors.Is(err, cache.ErrCorrupt):
 		return e, hint.Wrap(fmt.Errorf("kernel path: %w", err), "remove it with ktest kernel rm "+key+" and add the image again")
 	case err != nil:
@@ -96,11 +97,11 @@ func newestWithVersion(c *cache.Cache, want string) (cache.Entry, error) {
 		if preflight.VersionMatches(v, want) {
 			return e, nil
 		}
-		seen = append(seen, v)
+		seen = append(seen, termtext.Line(v))
 	}
-	msg := fmt.Sprintf("kernel path: no valid cache entry in %s has version %s", c.Root, want)
+	msg := fmt.Sprintf("kernel path: no valid cache entry in %s has version %s", echo(c.Root), echo(want))
 	if len(seen) > 0 {
-		msg += " (cached versions: " + strings.Join(seen, ", ") + ")"
+		msg += " (cached versions: " + termtext.Clip(strings.Join(seen, ", "), 0) + ")"
 	}
 	return cache.Entry{}, hint.Wrap(errors.New(msg), "add one with ktest kernel add IMAGE (or scripts/fetch-kernel.sh)")
 }

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ktest-dev/ktest/internal/cache"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 const locksUsage = `usage: ktest locks [--json]
@@ -52,7 +53,7 @@ func runLocks(_ context.Context, args []string, stdio IO) error {
 		return f.printUsage(stdio.Stdout, locksUsage)
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("locks: unexpected argument %q (it takes none); see ktest locks --help", pos[0])
+		return fmt.Errorf("locks: unexpected argument %s (it takes none); see ktest locks --help", termtext.Quote(pos[0]))
 	}
 	c, err := openKernelCache(false)
 	if err != nil {
@@ -89,12 +90,12 @@ func printLocks(w io.Writer, locks []cache.LockInfo) error {
 	for _, l := range locks {
 		switch {
 		case l.Err != "":
-			fmt.Fprintf(tw, "%s\tunknown\t-\t%s\n", l.Key, l.Err)
+			fmt.Fprintln(tw, row(l.Key, "unknown", "-", l.Err))
 		case len(l.Holders) == 0:
-			fmt.Fprintf(tw, "%s\tfree\t-\t-\n", l.Key)
+			fmt.Fprintln(tw, row(l.Key, "free", "-", "-"))
 		}
 		for _, h := range l.Holders {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", l.Key, h.Mode, h.PID, h.Cmdline)
+			fmt.Fprintln(tw, row(l.Key, h.Mode, h.PID, h.Cmdline))
 		}
 	}
 	return tw.Flush()

@@ -12,6 +12,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/runner"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // runFlags are ktest's own flags of the run form. They are long flags that
@@ -94,7 +95,7 @@ func (f *runFlags) parse(args []string) error {
 			}
 		}
 		if err := f.set.Set(name, value); err != nil {
-			msg := fmt.Sprintf("invalid value %q for --%s: want %s", value, name, f.expect[name])
+			msg := fmt.Sprintf("invalid value %s for --%s: want %s", termtext.Quote(value), name, f.expect[name])
 			if name == "format" {
 				if s := closest(value, runner.FormatNames); s != "" {
 					msg += fmt.Sprintf(" (did you mean %s?)", s)
@@ -122,7 +123,7 @@ func (f *runFlags) unknown(arg, name string) error {
 	var names []string
 	f.set.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
 	sort.Strings(names)
-	msg := fmt.Sprintf("unknown ktest flag %s", arg)
+	msg := fmt.Sprintf("unknown ktest flag %s", echo(arg))
 	if s := closest(name, names); s != "" {
 		msg += fmt.Sprintf("; did you mean --%s?", s)
 	} else {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/outfile"
 	"github.com/ktest-dev/ktest/internal/skipreport"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 const statsUsage = `usage: ktest stats [--dir DIR]... [--since DUR] [--top N] [--json] [--html FILE]
@@ -90,7 +91,7 @@ func (f *statsFlags) parse(args []string) error {
 		return statsFlagError(err)
 	}
 	if f.set.NArg() > 0 {
-		return fmt.Errorf("ktest stats takes no arguments, got %q: name sidecar directories with --dir DIR", f.set.Arg(0))
+		return fmt.Errorf("ktest stats takes no arguments, got %s: name sidecar directories with --dir DIR", termtext.Quote(f.set.Arg(0)))
 	}
 	if f.top < 0 {
 		return fmt.Errorf("invalid --top %d: want 0 (all) or a positive count", f.top)
@@ -189,13 +190,13 @@ func runStats(ctx context.Context, args []string, stdio IO) error {
 			return err
 		}
 		if s.Runs.Total == 0 {
-			fmt.Fprintf(stdio.Stderr, "ktest: no runs found under %s\n", strings.Join(dirs, ", "))
+			fmt.Fprintf(stdio.Stderr, "ktest: no runs found under %s\n", echo(strings.Join(dirs, ", ")))
 		}
 	} else if err := skipreport.WriteStatsText(stdio.Stdout, s); err != nil {
 		return err
 	}
 	if f.html != "" {
-		fmt.Fprintf(stdio.Stderr, "ktest: wrote HTML report %s\n", f.html)
+		fmt.Fprintf(stdio.Stderr, "ktest: wrote HTML report %s\n", echo(f.html))
 	}
 	return nil
 }
@@ -211,11 +212,11 @@ func statsDirs(given []string) (dirs, existing []string, err error) {
 			fi, err := os.Stat(d)
 			switch {
 			case errors.Is(err, os.ErrNotExist):
-				return nil, nil, fmt.Errorf("--dir %s: no such directory (name a sidecar directory: a run's --sidecar-dir, or .ktest/runs under a module root)", d)
+				return nil, nil, fmt.Errorf("--dir %s: no such directory (name a sidecar directory: a run's --sidecar-dir, or .ktest/runs under a module root)", echo(d))
 			case err != nil:
-				return nil, nil, fmt.Errorf("--dir %s: %w", d, err)
+				return nil, nil, fmt.Errorf("--dir %s: %w", echo(d), err)
 			case !fi.IsDir():
-				return nil, nil, fmt.Errorf("--dir %s: not a directory (name the directory holding run directories, or one run directory)", d)
+				return nil, nil, fmt.Errorf("--dir %s: not a directory (name the directory holding run directories, or one run directory)", echo(d))
 			}
 		}
 		return given, given, nil

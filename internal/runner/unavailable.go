@@ -7,6 +7,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/skipreport"
+	"github.com/ktest-dev/ktest/internal/termtext"
 	"gotest.tools/gotestsum/testjson"
 )
 
@@ -63,15 +64,17 @@ func printDryRun(opts Options, pre *preflight.Report, cmd goCommand, shardPkgs [
 	if opts.Shard.N > 0 {
 		fmt.Fprintf(w, "shard %s (by %s): %d packages\n", opts.Shard, shardBy, len(shardPkgs))
 		for _, p := range shardPkgs {
-			fmt.Fprintf(w, "  %s\n", p)
+			fmt.Fprintf(w, "  %s\n", termtext.Line(p))
 		}
 	}
 	if k := pre.Kernel(); k != nil {
-		fmt.Fprintf(w, "kernel: %s (from %s, version %s)\n", k.Path, k.Source, orUnknown(k.Image.Release))
+		// The version is read from the image, and KTEST_UNAVAILABLE may
+		// quote lock holders' command lines: made safe for the terminal.
+		fmt.Fprintf(w, "kernel: %s (from %s, version %s)\n", termtext.Line(k.Path), k.Source, termtext.Line(orUnknown(k.Image.Release)))
 	} else {
 		fmt.Fprintln(w, "kernel: none")
 	}
-	fmt.Fprintf(w, "kvm: %s\n", pre.KVM.Status)
+	fmt.Fprintf(w, "kvm: %s\n", termtext.Line(pre.KVM.Status))
 	if u := pre.Unavailable; u != nil {
 		fmt.Fprintln(w, skipreport.Banner(u.Category, u.Reason, u.Hints...))
 	}
@@ -79,12 +82,12 @@ func printDryRun(opts Options, pre *preflight.Report, cmd goCommand, shardPkgs [
 	set, unset := exportedEnv(kernelPath(pre), kernelDir(pre), unavailableText(pre), pre.KVM.Accel, base+"/<run id>", "<run id>")
 	fmt.Fprintln(w, "env:")
 	for _, kv := range set {
-		fmt.Fprintf(w, "  %s\n", kv)
+		fmt.Fprintf(w, "  %s\n", termtext.Line(kv))
 	}
 	for _, k := range unset {
 		fmt.Fprintf(w, "  unset %s\n", k)
 	}
-	fmt.Fprintf(w, "command: %s\n", cmd)
+	fmt.Fprintf(w, "command: %s\n", termtext.Line(cmd.String()))
 }
 
 func orUnknown(s string) string {

@@ -7,6 +7,8 @@ package skipreport
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // Category says why something was skipped (SPEC §6).
@@ -38,14 +40,18 @@ func Banner(category Category, reason string, hints ...string) string {
 	b.WriteString(BannerLine(category, reason))
 	for _, h := range hints {
 		b.WriteString("\n  hint: ")
-		b.WriteString(oneLine(h))
+		b.WriteString(termtext.Line(oneLine(h)))
 	}
 	return b.String()
 }
 
-// BannerLine is the first line of the banner alone.
+// BannerLine is the first line of the banner alone. The reason (and the
+// hints) may quote command lines of lock holders, paths and versions read
+// from files: control characters in them are escaped (termtext.Line), so
+// that the banner stays one line of plain text on a terminal. Sidecars
+// keep the exact reason.
 func BannerLine(category Category, reason string) string {
-	return fmt.Sprintf("ktest: SKIP: %s: %s", category, oneLine(reason))
+	return fmt.Sprintf("ktest: SKIP: %s: %s", termtext.Line(string(category)), termtext.Line(oneLine(reason)))
 }
 
 // ParseBannerLine recovers the category and reason from a banner line, or

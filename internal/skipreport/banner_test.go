@@ -10,6 +10,21 @@ func TestBanner(t *testing.T) {
 	}
 }
 
+// TestBannerEscapesHostileText: a holder's command line or a version read
+// from a file cannot put an ESC sequence, a CR or a forged line on the
+// terminal through a banner, a hint or the category.
+func TestBannerEscapesHostileText(t *testing.T) {
+	got := Banner(Category("contention\x1b[1m"), "holders: pid=1 cmd=x \x1b[2J\nktest: PASS\r\u202eevil",
+		"run ktest locks\nktest: PASS")
+	want := "ktest: SKIP: contention\\x1b[1m: holders: pid=1 cmd=x \\x1b[2J ktest: PASS \\u202eevil\n  hint: run ktest locks ktest: PASS"
+	if got != want {
+		t.Errorf("Banner =\n%q\nwant\n%q", got, want)
+	}
+	if cat, reason, ok := ParseBannerLine(got); !ok || cat != "contention\\x1b[1m" || reason != "holders: pid=1 cmd=x \\x1b[2J ktest: PASS \\u202eevil" {
+		t.Errorf("ParseBannerLine = %q, %q, %v", cat, reason, ok)
+	}
+}
+
 func TestParseBannerLine(t *testing.T) {
 	for _, tc := range []struct {
 		in     string

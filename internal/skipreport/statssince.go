@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // SinceForms lists what ParseSince accepts, for error messages and help.
@@ -28,7 +30,7 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	if t, terr := time.Parse(time.RFC3339, s); terr == nil {
 		return t.UTC(), nil
 	}
-	return time.Time{}, fmt.Errorf("invalid --since %q: %v; want %s", s, err, SinceForms)
+	return time.Time{}, fmt.Errorf("invalid --since %s: %v; want %s", termtext.Quote(s), err, SinceForms)
 }
 
 // maxSinceDays keeps a day count from overflowing time.Duration (about
@@ -46,11 +48,11 @@ func parseSinceDuration(s string) (time.Duration, error) {
 	rest := s
 	if dayCount, after, found := strings.Cut(s, "d"); found {
 		if !isDecimal(dayCount) {
-			return 0, fmt.Errorf("bad day count %q", dayCount+"d")
+			return 0, fmt.Errorf("bad day count %s", termtext.Quote(dayCount+"d"))
 		}
 		days, err := strconv.ParseFloat(dayCount, 64)
 		if err != nil || days > maxSinceDays {
-			return 0, fmt.Errorf("day count %q out of range (at most %d days)", dayCount+"d", maxSinceDays)
+			return 0, fmt.Errorf("day count %s out of range (at most %d days)", termtext.Quote(dayCount+"d"), maxSinceDays)
 		}
 		total = time.Duration(math.Round(days * float64(24*time.Hour)))
 		rest = after
@@ -58,7 +60,7 @@ func parseSinceDuration(s string) (time.Duration, error) {
 	if rest != "" {
 		d, err := time.ParseDuration(rest)
 		if err != nil {
-			return 0, fmt.Errorf("bad duration %q", rest)
+			return 0, fmt.Errorf("bad duration %s", termtext.Quote(rest))
 		}
 		if d > math.MaxInt64-total {
 			return 0, fmt.Errorf("duration too large")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // maxTextCell bounds a free-text cell (kernel paths, package and test
@@ -22,7 +24,9 @@ const maxTextCell = 72
 // still lists problems, if any.
 func WriteStatsText(w io.Writer, s *Stats) error {
 	var b strings.Builder
-	where := strings.Join(s.Dirs, ", ")
+	// Everything below may come from sidecars others wrote: table cells,
+	// and the few values outside tables, are made safe for the terminal.
+	where := termtext.Line(strings.Join(s.Dirs, ", "))
 	since := ""
 	if s.Since != nil {
 		since = " since " + s.Since.Format(time.RFC3339)
@@ -55,7 +59,7 @@ func WriteStatsText(w io.Writer, s *Stats) error {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, " %s %d", v, r.Verdicts[v])
+		fmt.Fprintf(&b, " %s %d", termtext.Line(v), r.Verdicts[v])
 	}
 	t := s.Tests
 	fmt.Fprintf(&b, "\nTests: %d (%d passed, %d failed, %d skipped), skip rate %s\nSkip sidecars: %d\n",
@@ -161,7 +165,7 @@ func table(b *strings.Builder, header []string, n int, row func(int) []any) {
 		cells := row(i)
 		parts := make([]string, len(cells))
 		for j, c := range cells {
-			parts[j] = strings.ReplaceAll(fmt.Sprint(c), "\t", " ")
+			parts[j] = termtext.Line(strings.ReplaceAll(fmt.Sprint(c), "\t", " "))
 		}
 		fmt.Fprintln(tw, "  "+strings.Join(parts, "\t"))
 	}
