@@ -57,13 +57,14 @@ func parseSidecar(data []byte, want string, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("decode %s: %w", want, err)
 	}
-	return nil
+	return validateRecord(v)
 }
 
 // FileProblem is a sidecar file that could not be used.
 type FileProblem struct {
 	Path string `json:"path"`
-	// Kind is "unreadable", "malformed" or "unknown_schema".
+	// Kind is "unreadable", "malformed", "unknown_schema" or "invalid"
+	// (a value that cannot be true, such as a negative count).
 	Kind   string `json:"kind"`
 	Reason string `json:"reason"`
 }
@@ -123,6 +124,10 @@ func problemOf(path string, err error) FileProblem {
 	var se *SchemaError
 	if errors.As(err, &se) {
 		return FileProblem{Path: path, Kind: "unknown_schema", Reason: err.Error()}
+	}
+	var ie *InvalidValueError
+	if errors.As(err, &ie) {
+		return FileProblem{Path: path, Kind: "invalid", Reason: err.Error()}
 	}
 	return FileProblem{Path: path, Kind: "malformed", Reason: err.Error()}
 }

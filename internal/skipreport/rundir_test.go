@@ -146,6 +146,10 @@ func FuzzParseSidecar(f *testing.F) {
 	f.Add([]byte(`{"schema":"ktest.skip/v2"}`))
 	f.Add([]byte(`{"schema":null}`))
 	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(`{"schema":"ktest.run/v1","counts":{"passed":4611686018427387904,"failed":0,"skipped":0}}`))
+	f.Add([]byte(`{"schema":"ktest.run/v1","counts":{"skipped":1,"skipped_by_category":{"no-kernel":2}}}`))
+	f.Add([]byte(`{"schema":"ktest.run/v1","packages":[{"name":"p","tests":3,"passed":1,"failed":1,"skipped":0,"elapsed_ms":-5}]}`))
+	f.Add([]byte(`{"schema":"ktest.run/v1","lock":{"waited_ms":-1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		run, runErr := ParseRun(data)
 		skip, skipErr := ParseSkip(data)
@@ -157,6 +161,34 @@ func FuzzParseSidecar(f *testing.F) {
 		}
 		if runErr == nil && skipErr == nil {
 			t.Errorf("one document accepted as both run and skip")
+		}
+		if runErr == nil {
+			// A record that parsed holds only possible numbers: stats
+			// sums them.
+			c := run.Counts
+			for _, n := range []int{c.Passed, c.Failed, c.Skipped} {
+				if n < 0 || n > maxTestCount {
+					t.Errorf("accepted a count of %d", n)
+				}
+			}
+			sum := 0
+			for _, n := range c.SkippedByCategory {
+				if n < 0 || n > maxTestCount {
+					t.Errorf("accepted a category count of %d", n)
+				}
+				sum += n
+			}
+			if sum > c.Skipped {
+				t.Errorf("accepted categories adding up to %d of %d skips", sum, c.Skipped)
+			}
+			for _, p := range run.Packages {
+				if parts := p.Passed + p.Failed + p.Skipped; p.Tests < 0 || p.Tests > maxTestCount || (parts != 0 && parts != p.Tests) || p.ElapsedMS < 0 || p.ElapsedMS > maxRecordMS {
+					t.Errorf("accepted package %+v", p)
+				}
+			}
+			if l := run.Lock; l != nil && (l.WaitedMS < 0 || l.WaitedMS > maxRecordMS) {
+				t.Errorf("accepted a lock wait of %d ms", l.WaitedMS)
+			}
 		}
 		if runErr == nil {
 			// A record that parsed must survive a round trip.

@@ -244,7 +244,8 @@ type RunSummary struct {
 type ProblemReport struct {
 	// Files are unusable or unexpected files, by path. Kind is
 	// "unreadable", "malformed", "unknown_schema" (such as a newer ktest's
-	// sidecar) or "unknown_file" (a file ktest does not write in a run
+	// sidecar), "invalid" (a value that cannot be true, such as a negative
+	// count) or "unknown_file" (a file ktest does not write in a run
 	// directory).
 	Files []FileProblem `json:"files"`
 	// ByKind counts Files by kind.

@@ -284,7 +284,7 @@ func (r *sidecarReader) decodeAt(dirfd int, dir string, e os.DirEntry, want stri
 // checks that).
 func decodeSidecar(data []byte, want string, v any, schema *string) error {
 	if json.Unmarshal(data, v) == nil && *schema == want {
-		return nil
+		return validateRecord(v)
 	}
 	return parseSidecar(data, want, v)
 }
