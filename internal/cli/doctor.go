@@ -24,10 +24,19 @@ import (
 const doctorUsage = `usage: ktest doctor [--json] [--kernel ID] [--on-no-kvm fail|skip]
 
 Runs every check a test run would make, without running tests, and says
-whether a run would work: KVM (with the probe's figures and the
-acceleration), which kernel would be used and why (each place tried), the
-kernel cache with its entries and lock holders, and the go and QEMU versions.
-Exits 0 when a run would have a kernel and KVM, 3 otherwise.
+what a run would do: KVM (with the probe's figures and the acceleration),
+which kernel would be used and why (each place tried), the kernel cache with
+its entries and lock holders, and the go and QEMU versions.
+
+The verdict is the run's: "a run would work"; "a run would work, but skip
+the tests that need a kernel (CATEGORY: reason)" when, as in a run, no
+kernel was found (no-kernel), KVM is absent under --on-no-kvm skip
+(no-kvm) or the host is busy (contention), each a WARN check; or "a run
+would fail" for what makes a run exit 3 (a FAIL check: no KVM without
+--on-no-kvm skip or tcg, a kernel given that does not resolve, no go). Exits 0
+when a run would work, skips included, and 3 when a run would exit 3.
+--json has the verdict as "would": "run", "skip" (with "skip_category")
+or "fail".
 
 Examples:
   ktest doctor
@@ -38,16 +47,20 @@ Examples:
 
 // doctorReport is `ktest doctor --json`.
 type doctorReport struct {
-	OK         bool              `json:"ok"`
-	Checks     []doctorCheck     `json:"checks"`
-	Preflight  *preflight.Report `json:"preflight"`
-	Error      string            `json:"error,omitempty"`
-	CacheRoot  string            `json:"cache_root"`
-	CacheError string            `json:"cache_error,omitempty"`
-	Entries    []cache.Entry     `json:"cache_entries"`
-	Locks      []cache.LockInfo  `json:"locks"`
-	Go         toolVersion       `json:"go"`
-	QEMU       toolVersion       `json:"qemu"`
+	OK bool `json:"ok"`
+	// Would is what a run would do: "run", "skip" (the tests that need a
+	// kernel skip, as SkipCategory says) or "fail" (exit 3).
+	Would        string            `json:"would"`
+	SkipCategory string            `json:"skip_category,omitempty"`
+	Checks       []doctorCheck     `json:"checks"`
+	Preflight    *preflight.Report `json:"preflight"`
+	Error        string            `json:"error,omitempty"`
+	CacheRoot    string            `json:"cache_root"`
+	CacheError   string            `json:"cache_error,omitempty"`
+	Entries      []cache.Entry     `json:"cache_entries"`
+	Locks        []cache.LockInfo  `json:"locks"`
+	Go           toolVersion       `json:"go"`
+	QEMU         toolVersion       `json:"qemu"`
 }
 
 // doctorCheck is one line of the verdict: status is ok, warn or fail.
@@ -105,7 +118,7 @@ func runDoctor(ctx context.Context, args []string, stdio IO) error {
 }
 
 // errDoctorFailed makes doctor exit 3 once its report is printed.
-var errDoctorFailed = errors.New("ktest doctor: a test run would not work; see the failed checks above")
+var errDoctorFailed = errors.New("ktest doctor: a test run would exit 3; see the FAIL checks above")
 
 // diagnose runs the checks. It never stops at the first problem.
 func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
@@ -143,13 +156,15 @@ func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
 	switch k := pre.Kernel(); {
 	case k != nil:
 		add("kernel", "ok", fmt.Sprintf("%s (from %s, version %s)", k.Path, k.Source, orNone(k.Image.Release)))
-	case pre.Unavailable != nil && pre.Unavailable.Category == "no-kernel":
-		add("kernel", "fail", pre.Unavailable.Reason)
+	case pre.Unavailable != nil && pre.Unavailable.Category == skipreport.NoKernel:
+		// A run goes on without a kernel: the tests that need one
+		// skip, and it passes. So this warns, as the run would.
+		add("kernel", "warn", pre.Unavailable.Reason+" (a run would skip kernel tests: no-kernel)")
 	case err != nil:
 		add("kernel", "fail", "see the error above")
 	}
 	if u := pre.Unavailable; u != nil && u.Category == skipreport.Contention {
-		add(string(u.Category), "fail", u.Reason)
+		add(string(u.Category), "warn", u.Reason+" (a run would skip kernel tests: contention)")
 	}
 
 	// Cache.
@@ -165,7 +180,14 @@ func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
 	}
 	if cerr != nil {
 		rep.CacheError = cerr.Error()
-		add("cache", "fail", cerr.Error())
+		// A run fails on it only when it needs the cache to resolve
+		// the kernel; then resolution failed, and the kernel check
+		// says so.
+		status := "warn"
+		if err != nil {
+			status = "fail"
+		}
+		add("cache", status, cerr.Error())
 	} else {
 		valid := 0
 		for _, e := range rep.Entries {
@@ -198,11 +220,14 @@ func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
 		add("qemu", "ok", rep.QEMU.Version)
 	}
 
-	rep.OK = true
+	rep.OK, rep.Would = true, "run"
 	for _, c := range rep.Checks {
 		if c.Status == "fail" {
-			rep.OK = false
+			rep.OK, rep.Would = false, "fail"
 		}
+	}
+	if u := pre.Unavailable; rep.OK && u != nil {
+		rep.Would, rep.SkipCategory = "skip", string(u.Category)
 	}
 	return rep
 }
@@ -300,10 +325,14 @@ func printDoctor(w io.Writer, rep *doctorReport) {
 		fmt.Fprintln(tw, "  "+row(strings.ToUpper(c.Status), c.Name, c.Detail))
 	}
 	tw.Flush()
-	if rep.OK {
+	switch rep.Would {
+	case "run":
 		fmt.Fprintln(w, "\nA test run would work.")
-	} else {
-		fmt.Fprintln(w, "\nA test run would not work: fix the FAIL checks above.")
+	case "skip":
+		fmt.Fprintf(w, "\nA test run would work, but skip the tests that need a kernel (%s: %s); see the WARN checks above.\n",
+			rep.SkipCategory, safe(pre.Unavailable.Reason))
+	default:
+		fmt.Fprintln(w, "\nA test run would fail (exit 3): fix the FAIL checks above.")
 	}
 }
 
