@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/ktest-dev/ktest/internal/preflight"
@@ -42,8 +43,17 @@ func commands() map[string]command {
 // Run runs ktest with args (without the program name).
 func Run(ctx context.Context, args []string, stdio IO) error {
 	if len(args) > 0 {
-		if cmd, ok := commands()[args[0]]; ok {
+		cmds := commands()
+		if cmd, ok := cmds[args[0]]; ok {
 			return cmd.run(ctx, args[1:], stdio)
+		}
+		names := make([]string, 0, len(cmds))
+		for name := range cmds {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		if err := subcommandTypo(ctx, args[0], names); err != nil {
+			return err
 		}
 	}
 	return runTests(ctx, args, stdio)

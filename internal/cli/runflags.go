@@ -127,7 +127,7 @@ func (f *runFlags) unknown(arg, name string) error {
 	if s := closest(name, names); s != "" {
 		msg += fmt.Sprintf("; did you mean --%s?", s)
 	} else {
-		msg += fmt.Sprintf("; go test flags take one dash (-%s) or go after --; see ktest --help", name)
+		msg += fmt.Sprintf("; go test flags take one dash (-%s) or go after --; see ktest --help", echo(name))
 	}
 	return errors.New(msg)
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -214,6 +215,10 @@ func statsDirs(given []string) (dirs, existing []string, err error) {
 			case errors.Is(err, os.ErrNotExist):
 				return nil, nil, fmt.Errorf("--dir %s: no such directory (name a sidecar directory: a run's --sidecar-dir, or .ktest/runs under a module root)", echo(d))
 			case err != nil:
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // the path is echoed, cut, already
+				}
 				return nil, nil, fmt.Errorf("--dir %s: %w", echo(d), err)
 			case !fi.IsDir():
 				return nil, nil, fmt.Errorf("--dir %s: not a directory (name the directory holding run directories, or one run directory)", echo(d))
