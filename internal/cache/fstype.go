@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/hint"
 )
 
 // untrustedFS maps statfs f_type magics (from <linux/magic.h>) of filesystems
@@ -45,7 +47,7 @@ func checkLockableFS(dir, use string) error {
 		return fmt.Errorf("statfs %s: %w", dir, err)
 	}
 	if err := classifyFSMagic(int64(st.Type)); err != nil {
-		return fmt.Errorf("refuse %s %s: %w; move it to a local filesystem (ext4, xfs, btrfs, tmpfs), e.g. by setting KTSTR_CACHE_DIR", use, dir, err)
+		return hint.Wrap(fmt.Errorf("refuse %s %s: %w", use, dir, err), lockableFSHint)
 	}
 	return nil
 }

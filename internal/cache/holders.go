@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktest-dev/ktest/internal/filekind"
 	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
@@ -29,13 +30,21 @@ type Holder struct {
 	PID     int    `json:"pid"`
 	Mode    string `json:"mode"` // READ (LOCK_SH) or WRITE (LOCK_EX)
 	Cmdline string `json:"cmdline"`
+	// Queued marks a writer that does not hold the lock yet but waits for
+	// it ahead of us, holding the key's writer-intent gate (see gate.go).
+	Queued bool `json:"queued,omitempty"`
 }
 
 // String formats the holder as in lock error messages: "pid=N cmd=CMDLINE",
 // with the command line made safe for a terminal (any process can put an
-// ESC or a newline in its argv); the Cmdline field stays exact for JSON.
+// ESC or a newline in its argv; the Cmdline field stays exact for JSON) and
+// " (queued writer)" appended for a queued writer.
 func (h Holder) String() string {
-	return fmt.Sprintf("pid=%d cmd=%s", h.PID, termtext.Line(h.Cmdline))
+	s := fmt.Sprintf("pid=%d cmd=%s", h.PID, termtext.Line(h.Cmdline))
+	if h.Queued {
+		s += " (queued writer)"
+	}
+	return s
 }
 
 // formatHolders joins holders for an error message; "unknown" when none was found.
@@ -96,20 +105,26 @@ func readProcLocks() ([]ProcLock, error) {
 	return ParseProcLocks(f)
 }
 
-// targetFor resolves path (absolute, symlinks followed) and returns its
-// /proc/locks identity.
+// targetFor returns the /proc/locks identity of the lockfile at path. The
+// directories leading to it are resolved (the mount is found from the real
+// path); the file itself is not followed: ktest never locks through a
+// symlink, so a symlink's target has no holders worth showing.
 func targetFor(path string, mounts []MountInfo) (lockTarget, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return lockTarget{}, fmt.Errorf("resolve lockfile %s: %w", path, err)
 	}
-	resolved, err := filepath.EvalSymlinks(abs)
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
 	if err != nil {
 		return lockTarget{}, fmt.Errorf("resolve lockfile %s: %w", path, err)
 	}
+	resolved := filepath.Join(dir, filepath.Base(abs))
 	var st unix.Stat_t
-	if err := unix.Stat(resolved, &st); err != nil {
+	if err := unix.Lstat(resolved, &st); err != nil {
 		return lockTarget{}, fmt.Errorf("stat lockfile %s: %w", resolved, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return lockTarget{}, fmt.Errorf("lockfile %s is a %s, not a regular file", resolved, filekind.Of(statModeType(st.Mode)))
 	}
 	m, ok := mountFor(resolved, mounts)
 	if !ok {

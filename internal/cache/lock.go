@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -137,10 +136,16 @@ func formatTimeout(d time.Duration) string {
 // AcquireLock takes a flock(2) in mode on the file at path and returns the
 // held Lock; the caller must Unlock it.
 //
-// The lockfile is opened O_RDWR|O_CREAT|O_CLOEXEC (falling back to read-only
-// when the file exists but may not be written: flock needs no write access)
-// and made mode 0666 so other users can share it; its parent directory is
-// created. A lockfile on NFS, CIFS/SMB, CephFS, AFS or FUSE is refused.
+// The lockfile is opened safely (see openLockFile: no symlinks, regular
+// files only, fchmod only of files this process created or owns) and is
+// made mode 0666 when this process creates it, so other users can share
+// it; its parent directory is created. A lockfile on NFS, CIFS/SMB, CephFS,
+// AFS or FUSE is refused.
+//
+// Writers are preferred over readers through a writer-intent gate, the file
+// {key}.gate next to {key}.lock (see gatePath for the protocol): a waiting
+// writer holds the gate, so new readers queue behind it instead of keeping
+// the entry shared forever.
 //
 // One attempt is always made, even when timeout <= 0 (but none when ctx is
 // already done). While others hold the lock, the waiter keeps one descriptor
@@ -151,9 +156,10 @@ func formatTimeout(d time.Duration) string {
 // deadline ends it with *LockTimeoutError. what describes the lock for the
 // error message, e.g. `cache entry "6.1"`.
 //
-// After taking the lock it checks that path still names the locked inode;
-// if the lockfile was deleted or replaced meanwhile it starts over on the
-// new file, so it never returns a lock that protects nothing.
+// After taking each lock (the gate, then the lockfile) it checks that the
+// path still names the locked inode; if the file was deleted or replaced
+// meanwhile it starts over on the new file, so it never returns a lock that
+// protects nothing.
 func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.Duration, what string) (*Lock, error) {
 	how, err := mode.flockHow()
 	if err != nil {
@@ -164,14 +170,62 @@ func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.D
 	}
 	start := time.Now()
 	deadline := start.Add(max(timeout, 0))
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create lockfile directory %s: %w", dir, err)
-	}
-	if err := checkLockableFS(dir, "lockfile directory"); err != nil {
-		return nil, err
+	timedOut := func() error {
+		return &LockTimeoutError{Mode: mode, What: what, Path: path,
+			Timeout: max(timeout, 0), Waited: time.Since(start), Holders: blockingHolders(path)}
 	}
 
+	var gate *os.File
+	if usesGate(mode, timeout) {
+		gate, err = waitFlock(ctx, gatePath(path), how, deadline)
+		switch {
+		case errors.Is(err, errLockBusy):
+			return nil, timedOut()
+		case errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS):
+			// A cache shared read-only with us (lockfiles made by its
+			// owner or by ktstr, which makes no gates): we cannot create
+			// the gate, so we take part in the lockfile's protocol only,
+			// as ktstr does. The lockfile's own open reports a real problem.
+			gate = nil
+		case err != nil:
+			return nil, lockWaitError(ctx, mode, what, path, err)
+		}
+	}
+	f, err := waitFlock(ctx, path, how, deadline)
+	if gate != nil {
+		// A writer keeps the gate only while it waits: once it holds the
+		// entry exclusively, readers may queue on the entry itself. A
+		// reader passes through it.
+		_ = flockFile(gate, unix.LOCK_UN)
+		gate.Close()
+	}
+	switch {
+	case errors.Is(err, errLockBusy):
+		return nil, timedOut()
+	case err != nil:
+		return nil, lockWaitError(ctx, mode, what, path, err)
+	}
+	return &Lock{file: f, path: path, mode: mode, waited: time.Since(start)}, nil
+}
+
+// lockWaitError wraps a failed wait: a cancellation in SPEC §7's words,
+// anything else (an unsafe or unopenable lockfile) as it is.
+func lockWaitError(ctx context.Context, mode LockMode, what, path string, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("flock %s on %s (lockfile %s): %w", mode, what, path, ctx.Err())
+	}
+	return err
+}
+
+// errLockBusy is waitFlock's report that the deadline passed with the lock
+// still held by others.
+var errLockBusy = errors.New("lock busy")
+
+// waitFlock opens the lockfile at path and takes the flock how on it,
+// waiting until deadline (one attempt even when it has passed). It returns
+// the locked file, errLockBusy at the deadline, ctx.Err() (wrapped) on
+// cancellation, or the error of opening the lockfile.
+func waitFlock(ctx context.Context, path string, how int, deadline time.Time) (*os.File, error) {
 	f, id, err := openLockFile(path)
 	if err != nil {
 		return nil, err
@@ -185,11 +239,11 @@ func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.D
 		ok, err := tryFlock(f, how)
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("flock %s %s: %w", mode, path, err)
+			return nil, fmt.Errorf("flock %s: %w", path, err)
 		}
 		if ok {
 			if sameFileAt(path, id) {
-				return &Lock{file: f, path: path, mode: mode, waited: time.Since(start)}, nil
+				return f, nil
 			}
 			// The path names another file now (deleted or replaced while we
 			// waited): the lock we got protects nothing. Start over on the new file.
@@ -203,13 +257,11 @@ func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.D
 		}
 		if err := ctx.Err(); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("flock %s on %s (lockfile %s): %w", mode, what, path, err)
+			return nil, err
 		}
 		if !time.Now().Before(deadline) {
 			f.Close()
-			holders, _ := LockHolders(path) // best effort: the message says "unknown" without them
-			return nil, &LockTimeoutError{Mode: mode, What: what, Path: path,
-				Timeout: max(timeout, 0), Waited: time.Since(start), Holders: holders}
+			return nil, errLockBusy
 		}
 		if !sameFileAt(path, id) {
 			// Replaced under us: waiting on the old inode could wait forever.
@@ -252,36 +304,11 @@ func minTime(a, b time.Time) time.Time {
 // fileID identifies an inode.
 type fileID struct{ dev, ino uint64 }
 
-// openLockFile opens (creating) the lockfile and widens its mode to 0666.
-func openLockFile(path string) (*os.File, fileID, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666) // Go adds O_CLOEXEC
-	if err != nil && (errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS)) {
-		// flock works on a read-only descriptor, so a user who may not write
-		// another user's lockfile (or a read-only cache) can still share it.
-		if rf, rerr := os.Open(path); rerr == nil {
-			f, err = rf, nil
-		}
-	}
-	if err != nil {
-		return nil, fileID{}, fmt.Errorf("open lockfile %s: %w", path, err)
-	}
-	var st unix.Stat_t
-	if err := controlFd(f, func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
-		f.Close()
-		return nil, fileID{}, fmt.Errorf("stat lockfile %s: %w", path, err)
-	}
-	if st.Mode&0o777 != 0o666 {
-		// Best effort: the umask narrowed the mode; only the owner may widen
-		// it, and a lockfile another user created is their business.
-		_ = f.Chmod(0o666)
-	}
-	return f, fileID{dev: uint64(st.Dev), ino: st.Ino}, nil
-}
-
-// sameFileAt reports whether path still names the inode id.
+// sameFileAt reports whether path (not followed if it is a symlink) still
+// names the inode id.
 func sameFileAt(path string, id fileID) bool {
 	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
+	if err := unix.Lstat(path, &st); err != nil {
 		return false
 	}
 	return uint64(st.Dev) == id.dev && st.Ino == id.ino
@@ -353,7 +380,7 @@ func (w *closeWatcher) add(path string) {
 		return
 	}
 	err := controlFd(w.f, func(fd int) error {
-		_, err := unix.InotifyAddWatch(fd, path, unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE)
+		_, err := unix.InotifyAddWatch(fd, path, unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE|unix.IN_DONT_FOLLOW)
 		return err
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,8 @@ const (
 	envPause    = "KTEST_CACHE_TEST_PAUSE"
 	envHashes   = "KTEST_CACHE_HASHES"
 	envDuration = "KTEST_CACHE_DURATION"
+	// envHold is how long an "overlap-reader" holds each LOCK_SH.
+	envHold = "KTEST_CACHE_HOLD"
 )
 
 func TestMain(m *testing.M) {
@@ -58,6 +61,10 @@ func runChildRole(role string) int {
 		err = childStoreLoop()
 	case "reader":
 		err = childReader()
+	case "overlap-reader":
+		err = childOverlapReader()
+	case "raw-holder":
+		err = childRawHolder()
 	default:
 		err = fmt.Errorf("unknown child role %q", role)
 	}
@@ -115,6 +122,54 @@ func childHolder() error {
 			fmt.Println("locked")
 		}
 	}
+	return nil
+}
+
+// childOverlapReader is a test run that never pauses: it takes LOCK_SH on
+// the lockfile at envLockPath through AcquireLock, prints "held N" (N
+// counting its acquisitions), holds it for envHold, releases it and at once
+// asks again, until killed. Three of them, started apart, always keep at
+// least one LOCK_SH held: the load that starved writers.
+func childOverlapReader() error {
+	path := os.Getenv(envLockPath)
+	hold, err := time.ParseDuration(os.Getenv(envHold))
+	if err != nil {
+		return err
+	}
+	for n := 1; ; n++ {
+		l, err := AcquireLock(context.Background(), path, Shared, 60*time.Second, "overlap reader")
+		if err != nil {
+			return err
+		}
+		fmt.Println("held", n)
+		time.Sleep(hold)
+		if err := l.Unlock(); err != nil {
+			return err
+		}
+	}
+}
+
+// childRawHolder locks the lockfile at envLockPath as ktstr does: a plain
+// flock(2) on {key}.lock only, no gate. It prints "locked" and holds the
+// lock until stdin closes or it is killed.
+func childRawHolder() error {
+	path := os.Getenv(envLockPath)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return err
+	}
+	how := unix.LOCK_EX
+	if os.Getenv(envLockMode) == "LOCK_SH" {
+		how = unix.LOCK_SH
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		return err
+	}
+	fmt.Println("locked")
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
 }
 

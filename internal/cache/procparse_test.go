@@ -155,13 +155,22 @@ func TestLockHoldersUsesMountinfoDevice(t *testing.T) {
 	if len(hs) != 1 || hs[0].PID != 4242 || hs[0].Mode != "WRITE" {
 		t.Errorf("holders %+v, want only pid 4242 (matched through mountinfo)", hs)
 	}
-	// A symlink to the lockfile resolves to the same holders.
+	// A symlinked directory on the way resolves to the same holders.
+	linkDir := filepath.Join(t.TempDir(), "linkdir")
+	if err := os.Symlink(dir, linkDir); err != nil {
+		t.Fatal(err)
+	}
+	if hs2, err := LockHolders(filepath.Join(linkDir, "x.lock")); err != nil || !reflect.DeepEqual(hs, hs2) {
+		t.Errorf("through a symlinked directory: %+v, %v; want %+v", hs2, err, hs)
+	}
+	// A symlink as the lockfile itself is not followed: ktest never locks
+	// through one, so its target's holders are not its holders.
 	link := filepath.Join(dir, "link.lock")
 	if err := os.Symlink(lockfile, link); err != nil {
 		t.Fatal(err)
 	}
-	if hs2, err := LockHolders(link); err != nil || !reflect.DeepEqual(hs, hs2) {
-		t.Errorf("through symlink: %+v, %v; want %+v", hs2, err, hs)
+	if hs2, err := LockHolders(link); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("symlink as the lockfile: %+v, %v; want an error naming the symbolic link", hs2, err)
 	}
 }
 

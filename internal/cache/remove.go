@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/hashicorp/go-multierror"
 
@@ -160,52 +159,4 @@ func (c *Cache) RemoveEntries(keys []string) (CleanReport, error) {
 	}
 	rep.Debris = c.sweepDebris("")
 	return rep, merr.ErrorOrNil()
-}
-
-// LockInfo describes one lockfile under {root}/.locks and its holders.
-type LockInfo struct {
-	Key     string   `json:"key"`  // file name without ".lock"
-	Path    string   `json:"path"` // the lockfile
-	Holders []Holder `json:"holders"`
-	// Err is set when the holders could not be determined for this file.
-	Err string `json:"error,omitempty"`
-}
-
-// Locks lists every lockfile under {root}/.locks with its current holders,
-// sorted by key. It takes no locks and creates nothing; a missing .locks
-// directory lists as empty.
-func (c *Cache) Locks() ([]LockInfo, error) {
-	dir := filepath.Join(c.Root, locksDirName)
-	des, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list lockfiles in %s: %w", dir, err)
-	}
-	mounts, err := readMountinfo()
-	if err != nil {
-		return nil, err
-	}
-	locks, err := readProcLocks()
-	if err != nil {
-		return nil, err
-	}
-	var out []LockInfo
-	for _, de := range des {
-		name := de.Name()
-		key, ok := strings.CutSuffix(name, lockSuffix)
-		if !ok || key == "" || !de.Type().IsRegular() {
-			continue
-		}
-		li := LockInfo{Key: key, Path: filepath.Join(dir, name)}
-		t, err := targetFor(li.Path, mounts)
-		if err != nil {
-			li.Err = err.Error()
-		} else {
-			li.Holders = holdersOf(locks, t, readCmdline)
-		}
-		out = append(out, li)
-	}
-	return out, nil // os.ReadDir sorts by name, so by key
 }

@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -139,35 +140,65 @@ func TestLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Unlock() // gamma: a lockfile nobody holds
-	if err := os.WriteFile(filepath.Join(c.Root, locksDirName, "not-a-lock.txt"), nil, 0o644); err != nil {
+	locks := filepath.Join(c.Root, locksDirName)
+	if err := os.WriteFile(filepath.Join(locks, "not-a-lock.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Odd entries are listed, not skipped: a symlink, a FIFO, a directory.
+	if err := os.Symlink("/etc/passwd", filepath.Join(locks, "planted.lock")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(locks, "pipe.lock"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(locks, "dir.lock"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ls, err := c.Locks()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keys []string
+	byName := map[string]LockInfo{}
+	var names []string
 	for _, li := range ls {
-		keys = append(keys, li.Key)
+		byName[li.Name] = li
+		names = append(names, li.Name)
 	}
-	if !reflect.DeepEqual(keys, []string{"alpha", "beta", "gamma"}) {
-		t.Fatalf("keys %v", keys)
+	want := []string{"alpha.gate", "alpha.lock", "beta.gate", "beta.lock", "dir.lock", "gamma.gate", "gamma.lock", "not-a-lock.txt", "pipe.lock", "planted.lock"}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("names %v, want %v", names, want)
 	}
-	pids := holderPIDs(ls[0].Holders)
+	alpha := byName["alpha.lock"]
+	pids := holderPIDs(alpha.Holders)
 	slices.Sort(pids)
-	want := []int{a.pid(), b.pid()}
-	slices.Sort(want)
-	if !reflect.DeepEqual(pids, want) {
-		t.Errorf("alpha holders %v, want %v", ls[0].Holders, want)
+	wantPIDs := []int{a.pid(), b.pid()}
+	slices.Sort(wantPIDs)
+	if !reflect.DeepEqual(pids, wantPIDs) || alpha.Key != "alpha" || alpha.Kind != LockKindLockfile || alpha.Odd() {
+		t.Errorf("alpha: %+v, want holders %v", alpha, wantPIDs)
 	}
-	if len(ls[1].Holders) != 1 || ls[1].Holders[0].PID != w.pid() || ls[1].Holders[0].Mode != "WRITE" {
-		t.Errorf("beta holders %+v", ls[1].Holders)
+	beta := byName["beta.lock"]
+	if len(beta.Holders) != 1 || beta.Holders[0].PID != w.pid() || beta.Holders[0].Mode != "WRITE" || beta.Path != c.LockPath("beta") {
+		t.Errorf("beta: %+v", beta)
 	}
-	if len(ls[2].Holders) != 0 || ls[2].Err != "" {
-		t.Errorf("gamma: %+v", ls[2])
+	if g := byName["gamma.lock"]; len(g.Holders) != 0 || g.Err != "" || g.Odd() || g.Mode != "0666" || g.Type != "regular file" {
+		t.Errorf("gamma: %+v", g)
 	}
-	if ls[1].Path != c.LockPath("beta") {
-		t.Errorf("path %s", ls[1].Path)
+	if g := byName["gamma.gate"]; g.Kind != LockKindGate || g.Key != "gamma" || g.Odd() {
+		t.Errorf("gamma's gate: %+v", g)
+	}
+	for name, what := range map[string]string{
+		"not-a-lock.txt": "not a lockfile name",
+		"planted.lock":   `a symbolic link to "/etc/passwd"`,
+		"pipe.lock":      "a named pipe, not a regular file",
+		"dir.lock":       "a directory, not a regular file",
+	} {
+		li := byName[name]
+		if !li.Odd() || !strings.Contains(strings.Join(li.Problems, "; "), what) {
+			t.Errorf("%s: problems %q, want one saying %q", name, li.Problems, what)
+		}
+	}
+	if byName["planted.lock"].Target != "/etc/passwd" {
+		t.Errorf("symlink target %q", byName["planted.lock"].Target)
 	}
 	if _, err := c.LockEntry(t.Context(), "../x", Shared, 0); err == nil {
 		t.Error("LockEntry accepted an invalid key")

@@ -118,7 +118,7 @@ func holdersByKey(c *cache.Cache) (map[string][]cache.Holder, error) {
 	}
 	out := make(map[string][]cache.Holder, len(locks))
 	for _, l := range locks {
-		if len(l.Holders) > 0 {
+		if l.Kind == cache.LockKindLockfile && len(l.Holders) > 0 {
 			out[l.Key] = l.Holders
 		}
 	}
