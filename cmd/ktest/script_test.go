@@ -128,6 +128,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"fileinfo":   cmdFileInfo,
 			"repeat":     cmdRepeat,
 			"sidecardir": cmdSidecarDir,
+			"useradd":    cmdUseradd,
+			"installbin": cmdInstallbin,
 		},
 	}
 }
