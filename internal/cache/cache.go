@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/filekind"
+	"github.com/ktest-dev/ktest/internal/hint"
 )
 
 // Names of bookkeeping files and directories under the root.
@@ -18,6 +20,7 @@ const (
 	lockSuffix     = ".lock"
 	stagingPrefix  = ".tmp-"
 	removingPrefix = ".rm-"
+	probePrefix    = ".probe-"
 )
 
 // Default lock deadlines.
@@ -112,17 +115,40 @@ func checkRootDir(abs string) error {
 
 // probeWritable creates and removes a dot-file in root: access(2) would miss
 // some cases (ACLs, read-only bind mounts seen through another namespace).
+// The probe is named .probe-{pid}-{random} and created O_EXCL (never through
+// a symlink); it is removed only while the name still holds the file this
+// process created, so in a cache others can write, ktest never deletes a
+// file it cannot prove is its own. A probe left by a crash is debris (see
+// Debris).
 func probeWritable(abs string) error {
-	f, err := os.CreateTemp(abs, ".probe-*")
+	f, err := os.CreateTemp(abs, probePrefix+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
-		return fmt.Errorf("cache root %s is not writable: %w; fix its permissions (e.g. chown it to your user) or set KTSTR_CACHE_DIR to a writable directory", abs, err)
+		return hint.Wrap(fmt.Errorf("cache root %s is not writable: %w", abs, err),
+			"fix its permissions (e.g. chown it to your user), or set KTSTR_CACHE_DIR to a writable directory (a copy of a shared read-only cache: cp -a "+shellQuote(abs)+" ~/ktstr-cache)")
 	}
+	defer f.Close()
 	name := f.Name()
-	f.Close()
-	if err := os.Remove(name); err != nil {
+	if err := removeIfSame(name, f); err != nil {
 		return fmt.Errorf("cache root %s: remove write probe %s: %w", abs, name, err)
 	}
 	return nil
+}
+
+// removeIfSame unlinks path if it still names the file open as f (same
+// device and inode, not followed); otherwise it leaves whatever is there.
+func removeIfSame(path string, f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	li, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(fi, li) {
+		return fmt.Errorf("%s was replaced by another file; left it alone", path)
+	}
+	return os.Remove(path)
 }
 
 // EntryDir returns {root}/{key}. It does not validate key.

@@ -219,18 +219,69 @@ func (c *Cache) readEntry(rootFD int, name string, statDir bool) (Entry, bool) {
 		return e, true
 	}
 	e.Metadata = &m
-	var ist unix.Stat_t
-	err = unix.Fstatat(rootFD, rel(m.ImageName), &ist, 0)
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		e.Problem = &Problem{Kind: ProblemImageMissing, Reason: fmt.Sprintf("image file %s missing from entry directory", m.ImageName)}
-	case err != nil:
-		err = &fs.PathError{Op: "stat", Path: filepath.Join(dir, m.ImageName), Err: err}
-		e.Problem = &Problem{Kind: ProblemImageMissing, Reason: fmt.Sprintf("image file %s cannot be examined: %v", m.ImageName, err)}
-	case ist.Mode&unix.S_IFMT != unix.S_IFREG:
-		e.Problem = &Problem{Kind: ProblemImageMissing, Reason: fmt.Sprintf("image file %s is a %s, not a regular file", m.ImageName, filekind.Of(statModeType(ist.Mode)))}
+	if reason, kind := checkEntryImage(rootFD, rel(m.ImageName), filepath.Join(dir, m.ImageName)); reason != "" {
+		e.Problem = &Problem{Kind: kind, Reason: fmt.Sprintf("image file %s %s", m.ImageName, reason)}
 	}
 	return e, true
+}
+
+// checkEntryImage examines the image at path (relative to dirFD): its type
+// (before opening it: a FIFO or device is reported, not opened), then its
+// header (CheckImageHeader, on the first imageHeadLen bytes). It returns ""
+// for a usable image, else the reason and the problem kind.
+func checkEntryImage(dirFD int, path, display string) (string, ProblemKind) {
+	var st unix.Stat_t
+	err := retryEINTR(func() error { return unix.Fstatat(dirFD, path, &st, 0) })
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return "missing from entry directory", ProblemImageMissing
+	case err != nil:
+		return fmt.Sprintf("cannot be examined: %v", &fs.PathError{Op: "stat", Path: display, Err: err}), ProblemImageMissing
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return fmt.Sprintf("is a %s, not a regular file", filekind.Of(statModeType(st.Mode))), ProblemImageMissing
+	}
+	head, size, err := readHead(dirFD, path, display, imageHeadLen)
+	if err != nil {
+		return fmt.Sprintf("cannot be read: %v", err), ProblemImageCorrupt
+	}
+	if err := CheckImageHeader(head, size); err != nil {
+		return err.Error(), ProblemImageCorrupt
+	}
+	return "", ""
+}
+
+// readHead reads up to n bytes from the start of the regular file at path
+// (relative to dirFD) and returns them with the file's size. The open is
+// O_NONBLOCK and the descriptor is typed with fstat, so nothing swapped in
+// after a check can block it.
+func readHead(dirFD int, path, display string, n int) ([]byte, int64, error) {
+	fd, err := openatRetry(dirFD, path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, &fs.PathError{Op: "open", Path: display, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, 0, &fs.PathError{Op: "stat", Path: display, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, 0, &fs.PathError{Op: "open", Path: display, Err: fmt.Errorf("is a %s, not a regular file", filekind.Of(statModeType(st.Mode)))}
+	}
+	buf := make([]byte, min(int64(n), st.Size))
+	got := 0
+	for got < len(buf) {
+		m, err := unix.Pread(fd, buf[got:], int64(got))
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return nil, 0, &fs.PathError{Op: "read", Path: display, Err: err}
+		case m == 0:
+			return buf[:got], st.Size, nil
+		}
+		got += m
+	}
+	return buf, st.Size, nil
 }
 
 // statModeType converts the file type bits of st_mode to an fs.FileMode.
@@ -270,24 +321,38 @@ func openDir(path string) (int, error) {
 const maxMetadataSize = 1 << 20
 
 // readSmallFile reads the file at path, relative to dirFD (or AT_FDCWD),
-// of at most maxMetadataSize bytes, with plain openat/read/close system
-// calls: os.ReadFile also runs fcntl and two fstats per file, which was most
-// of List's cost. Errors are *fs.PathError naming display, so
+// of at most maxMetadataSize bytes, with plain fstatat/openat/read/close
+// system calls: os.ReadFile also runs fcntl and two fstats per file, which
+// was most of List's cost. A file that is not regular (a FIFO named
+// metadata.json would block a plain open forever) is an error: its type is
+// checked before the open, the open is O_NONBLOCK, and the descriptor is
+// checked again. Errors are *fs.PathError naming display, so
 // errors.Is(err, fs.ErrNotExist) works.
 func readSmallFile(dirFD int, path, display string) ([]byte, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = unix.Openat(dirFD, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
+	var st unix.Stat_t
+	if err := retryEINTR(func() error { return unix.Fstatat(dirFD, path, &st, 0) }); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: display, Err: err}
 	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &fs.PathError{Op: "open", Path: display, Err: fmt.Errorf("is a %s, not a regular file", filekind.Of(statModeType(st.Mode)))}
+	}
+	fd, err := openatRetry(dirFD, path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: display, Err: err}
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 0, 1024)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: display, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &fs.PathError{Op: "open", Path: display, Err: fmt.Errorf("is a %s, not a regular file", filekind.Of(statModeType(st.Mode)))}
+	}
+	if st.Size >= maxMetadataSize {
+		return nil, &fs.PathError{Op: "read", Path: display, Err: fmt.Errorf("larger than %d bytes", maxMetadataSize)}
+	}
+	// Room for the whole file and one byte more: a read that does not fill
+	// the buffer has reached the end, which saves the read that returns 0.
+	buf := make([]byte, 0, st.Size+1)
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf) >= maxMetadataSize {
@@ -305,5 +370,8 @@ func readSmallFile(dirFD int, path, display string) ([]byte, error) {
 			return buf, nil
 		}
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) >= st.Size && len(buf) < cap(buf) {
+			return buf, nil // all fstat promised, and a short read: the end
+		}
 	}
 }

@@ -23,7 +23,7 @@ func writeEntry(tb testing.TB, root, key, meta string, image bool) {
 		}
 	}
 	if image {
-		if err := os.WriteFile(filepath.Join(dir, "bzImage"), []byte("img"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "bzImage"), fakeBzImage(), 0o644); err != nil {
 			tb.Fatal(err)
 		}
 	}

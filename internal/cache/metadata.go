@@ -172,7 +172,8 @@ const (
 	ProblemSchemaDrift  ProblemKind = "schema_drift"  // valid JSON, wrong or missing keys/types
 	ProblemMalformed    ProblemKind = "malformed"     // not JSON
 	ProblemTruncated    ProblemKind = "truncated"     // JSON cut off (unexpected end of input)
-	ProblemImageMissing ProblemKind = "image_missing" // metadata fine, image file absent
+	ProblemImageMissing ProblemKind = "image_missing" // metadata fine, image file absent (or not a regular file)
+	ProblemImageCorrupt ProblemKind = "image_corrupt" // metadata fine, image header invalid or file truncated (ktest only)
 )
 
 // Problem says why an entry is unusable.

@@ -96,6 +96,16 @@ func copyTree(t *testing.T, src, dst string) {
 func TestKtstrFixturesListValid(t *testing.T) {
 	root := t.TempDir()
 	copyTree(t, "testdata/ktstr", root)
+	// The fixtures' images are placeholders; List checks image headers, so
+	// give them valid ones (what ktstr stores are real kernels).
+	for _, img := range []string{"6.14.2-tarball-x86_64-kc1a2b3c4d/bzImage", "git-v6.15-rc3-x86_64/bzImage", "newer-ktstr-6.16/bzImage"} {
+		if err := os.WriteFile(filepath.Join(root, img), fakeBzImage(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "local-deadbee-aarch64", "Image"), fakeArm64Image(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	c, err := Open(root)
 	if err != nil {
 		t.Fatal(err)

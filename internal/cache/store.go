@@ -19,6 +19,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/atomicfile"
 	"github.com/ktest-dev/ktest/internal/filekind"
+	"github.com/ktest-dev/ktest/internal/regularfile"
 )
 
 // StoreSource names what Store puts into an entry.
@@ -211,20 +212,16 @@ func prepareMetadata(src StoreSource) (Metadata, error) {
 }
 
 // openRegular opens a source file and returns it with its size; it must be a
-// regular file (following symlinks).
+// regular file (following symlinks). A FIFO or device is refused without
+// being opened in a way that could block (regularfile.Open).
 func openRegular(path, what string) (*os.File, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	f, st, err := regularfile.Open(path)
+	var nr *regularfile.NotRegularError
+	switch {
+	case errors.As(err, &nr):
+		return nil, 0, fmt.Errorf("%s %s", what, nr.Error())
+	case err != nil:
 		return nil, 0, fmt.Errorf("open %s: %w", what, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("stat %s %s: %w", what, path, err)
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, 0, fmt.Errorf("%s %s is a %s, not a regular file", what, path, filekind.Of(st.Mode()))
 	}
 	return f, st.Size(), nil
 }
@@ -242,7 +239,10 @@ func openRegular(path, what string) (*os.File, int64, error) {
 // after the other: nothing is published before every fsync has returned
 // successfully.
 func writeStaging(staging string, img *os.File, imgSize int64, vml *os.File, vmlSize int64, meta *Metadata, src StoreSource) (err error) {
-	w := &stagingWriter{dir: staging}
+	w, err := newStagingWriter(staging)
+	if err != nil {
+		return err
+	}
 	defer func() {
 		// Wait for every goroutine before the caller removes or publishes
 		// the staging directory.
@@ -295,6 +295,7 @@ func writeStaging(staging string, img *os.File, imgSize int64, vml *os.File, vml
 // the first error. Every method but finish is called from one goroutine.
 type stagingWriter struct {
 	dir   string
+	dirFD *os.File // the staging directory, opened without following a symlink
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	err   error      // first error of a goroutine, under mu
@@ -309,12 +310,41 @@ func (w *stagingWriter) fail(err error) {
 	}
 }
 
-// create makes a new file in the staging directory.
-func (w *stagingWriter) create(name string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(w.dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+// newStagingWriter opens the staging directory this process has just
+// created. Its files are created relative to that descriptor, so even in a
+// cache root others can write, a directory swapped in under the staging
+// name (or a symlink) cannot make Store write anywhere else.
+func newStagingWriter(dir string) (*stagingWriter, error) {
+	fd, err := openNoFollowDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open staging directory: %w", err)
 	}
+	d := os.NewFile(uintptr(fd), dir)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("stat staging directory %s: %w", dir, err)
+	}
+	if int(st.Uid) != os.Geteuid() {
+		d.Close()
+		return nil, fmt.Errorf("staging directory %s belongs to uid %d, not to this process: someone replaced it; retry", dir, st.Uid)
+	}
+	return &stagingWriter{dir: dir, dirFD: d, files: []*os.File{d}}, nil
+}
+
+// create makes a new file in the staging directory (O_EXCL, not through a
+// symlink).
+func (w *stagingWriter) create(name string) (*os.File, error) {
+	var fd int
+	err := controlFd(w.dirFD, func(dirFD int) error {
+		var err error
+		fd, err = openatRetry(dirFD, name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		return err
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "create", Path: filepath.Join(w.dir, name), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(w.dir, name))
 	w.files = append(w.files, f)
 	return f, nil
 }
@@ -428,12 +458,7 @@ func (w *stagingWriter) writeFile(name string, data []byte) error {
 // syncDir starts the fsync of the staging directory itself, so that the
 // names of the files in it are durable.
 func (w *stagingWriter) syncDir() error {
-	d, err := os.Open(w.dir)
-	if err != nil {
-		return fmt.Errorf("open directory %s for fsync: %w", w.dir, err)
-	}
-	w.files = append(w.files, d)
-	w.goSync(d)
+	w.goSync(w.dirFD)
 	return nil
 }
 

@@ -21,6 +21,9 @@ func makeImage(tb testing.TB, dir, name string, size int, seed uint64) (string, 
 	for i := range b {
 		b[i] = byte(r.Uint32())
 	}
+	if size >= 1024 {
+		stampBzImage(b) // List and Lookup check the header
+	}
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		tb.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"unicode"
@@ -17,6 +16,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/regularfile"
 )
 
 const kernelAddUsage = `usage: ktest kernel add IMAGE [--key KEY] [--version VERSION] [--vmlinux PATH]
@@ -224,20 +224,18 @@ func checkVersionFlag(v string) error {
 }
 
 // checkVmlinux refuses a --vmlinux that is not an ELF file: the usual
-// mistake is passing the compressed image twice.
+// mistake is passing the compressed image twice. A FIFO or device is
+// refused before anything could block on it.
 func checkVmlinux(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
+	f, _, err := regularfile.Open(path)
+	var nr *regularfile.NotRegularError
+	switch {
+	case errors.As(err, &nr):
+		return fmt.Errorf("kernel add: --vmlinux %s; give the vmlinux ELF from the kernel build tree", nr.Error())
+	case err != nil:
 		return fmt.Errorf("kernel add: --vmlinux: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("kernel add: --vmlinux: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("kernel add: --vmlinux %s is not a regular file; give the vmlinux ELF from the kernel build tree", path)
-	}
 	magic := make([]byte, 4)
 	if _, err := io.ReadFull(f, magic); err != nil || !bytes.Equal(magic, []byte("\x7fELF")) {
 		return fmt.Errorf("kernel add: --vmlinux %s is not an ELF file; give the uncompressed vmlinux from the kernel build tree, not the boot image", path)
@@ -247,7 +245,7 @@ func checkVmlinux(path string) error {
 
 // fileSHA256 returns the hex SHA-256 of the file at path.
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, _, err := regularfile.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}

@@ -16,8 +16,9 @@ const kernelListUsage = `usage: ktest kernel list [--json]
 
 Lists the cache entries: valid ones first, newest built first, then corrupt
 ones (with the reason and its kind: missing, unreadable, schema_drift,
-malformed, truncated, image_missing), which 'ktest kernel rm KEY' or
-'ktest kernel clean --corrupt-only' remove. HELD-BY shows the processes
+malformed, truncated, image_missing, image_corrupt: the image's header is
+not a kernel's or the file is shorter than its header says), which
+'ktest kernel rm KEY' or 'ktest kernel clean --corrupt-only' remove. HELD-BY shows the processes
 holding the entry's lock (runs using it). The cache root is printed on
 stderr as "cache: ROOT". Nothing is created or locked.
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ktest-dev/ktest/internal/filekind"
+	"github.com/ktest-dev/ktest/internal/regularfile"
 )
 
 // Image formats and architectures reported in ImageInfo.
@@ -302,8 +303,14 @@ func InspectImage(path string) (ImageInfo, error) {
 	case fi.Size() == 0:
 		return invalid("is empty", nil)
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	// regularfile.Open types the file again on the descriptor and never
+	// blocks: a FIFO swapped in since the Stat above must not hang a run.
+	f, _, err := regularfile.Open(path)
+	var nr *regularfile.NotRegularError
+	switch {
+	case errors.As(err, &nr):
+		return invalid(fmt.Sprintf("is not a regular file (%s)", filekind.Of(nr.Mode)), nil)
+	case err != nil:
 		return invalid("cannot be opened: "+err.Error(), err)
 	}
 	defer f.Close()

@@ -53,6 +53,9 @@ type Resolution struct {
 	Kernel *Kernel       `json:"kernel"`
 	Steps  []ResolveStep `json:"steps"`
 	Cache  string        `json:"cache_root"`
+	// Warnings are problems resolution stepped around, e.g. a newer cache
+	// entry skipped because its image is corrupt; the run prints them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ResolveOptions are the inputs of kernel resolution.
@@ -104,7 +107,7 @@ func ResolveKernel(opts ResolveOptions) (Resolution, error) {
 		r.getenv = os.Getenv
 	}
 	k, err := r.resolve()
-	res := Resolution{Kernel: k, Steps: r.steps}
+	res := Resolution{Kernel: k, Steps: r.steps, Warnings: r.warnings}
 	if r.cache != nil {
 		res.Cache = r.cache.Root
 	}
@@ -115,6 +118,7 @@ type resolver struct {
 	opts     ResolveOptions
 	getenv   func(string) string
 	steps    []ResolveStep
+	warnings []string
 	cache    *cache.Cache
 	cacheErr error
 	opened   bool
@@ -196,15 +200,20 @@ func expandHome(p, home string) string {
 }
 
 // imagePath resolves a path the user named: an image file, a cache entry
-// directory, or a build tree.
+// directory, or a build tree. The path is canonicalised (symlinks resolved)
+// before it is compared with the cache root, so an image reached through a
+// symlink into a cache entry is locked like the entry itself.
 func (r *resolver) imagePath(source, path string) (*Kernel, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("resolve path %s: %w", path, err)
 	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
 	if st, err := os.Stat(abs); err == nil && st.IsDir() {
 		if _, err := os.Stat(filepath.Join(abs, cache.MetadataFile)); err == nil {
-			if c := r.openCache(); c != nil && filepath.Dir(abs) == c.Root {
+			if c := r.openCache(); c != nil && filepath.Dir(abs) == canonicalRoot(c) {
 				e, err := c.Lookup(filepath.Base(abs))
 				if err != nil {
 					r.step(source, abs, err.Error())
@@ -249,8 +258,8 @@ func (r *resolver) entryContaining(path string) *cache.Entry {
 	if c == nil {
 		return nil
 	}
-	rel, err := filepath.Rel(c.Root, path)
-	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+	rel, err := filepath.Rel(canonicalRoot(c), path)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
 		return nil
 	}
 	key, _, _ := strings.Cut(rel, string(filepath.Separator))
@@ -262,6 +271,16 @@ func (r *resolver) entryContaining(path string) *cache.Entry {
 		return nil
 	}
 	return &e
+}
+
+// canonicalRoot is the cache root with symlinks resolved, as image paths
+// are before they are compared with it (the root itself when it does not
+// exist yet).
+func canonicalRoot(c *cache.Cache) string {
+	if real, err := filepath.EvalSymlinks(c.Root); err == nil {
+		return real
+	}
+	return c.Root
 }
 
 // openCache opens the cache read-only once. Its error is kept for the steps
@@ -352,6 +371,12 @@ func (r *resolver) newestCacheEntry() (*Kernel, error) {
 		return nil, err
 	}
 	arch := cache.HostArch()
+	var corrupt []cache.Entry // corrupt entries, which List sorts after the valid ones
+	for _, e := range entries {
+		if !e.Valid() {
+			corrupt = append(corrupt, e)
+		}
+	}
 	for _, e := range entries {
 		switch {
 		case !e.Valid():
@@ -362,12 +387,38 @@ func (r *resolver) newestCacheEntry() (*Kernel, error) {
 			continue
 		}
 		e := e
-		return r.validate(SourceCache, e.ImagePath(), &e)
+		k, err := r.validate(SourceCache, e.ImagePath(), &e)
+		if err != nil {
+			// The header check of List passed but the full inspection
+			// did not: skip this entry too rather than fail every run.
+			r.warnSkipped(e, err.Error())
+			continue
+		}
+		// A corrupt entry built after the one chosen would have been
+		// used: say why it was not.
+		for _, ce := range corrupt {
+			if ce.Metadata != nil && ce.Metadata.BuiltAt > e.Metadata.BuiltAt && ce.Metadata.Arch == arch {
+				r.warnSkipped(ce, fmt.Sprintf("%s: %s", ce.Problem.Kind, ce.Problem.Reason))
+			}
+		}
+		return k, nil
+	}
+	for _, ce := range corrupt {
+		if ce.Metadata != nil && ce.Metadata.Arch == arch {
+			r.warnSkipped(ce, fmt.Sprintf("%s: %s", ce.Problem.Kind, ce.Problem.Reason))
+		}
 	}
 	if len(entries) == 0 {
 		r.step(SourceCache, c.Root, "no entries")
 	}
 	return nil, nil
+}
+
+// warnSkipped records that a cache entry that would have been used was
+// skipped, and why.
+func (r *resolver) warnSkipped(e cache.Entry, why string) {
+	r.warnings = append(r.warnings, fmt.Sprintf("skipped cache entry %q (built %s): %s; remove it with ktest kernel clean --corrupt-only (or ktest kernel rm %s)",
+		e.Key, e.Metadata.BuiltAt, why, e.Key))
 }
 
 // buildTreeImages are where kernel builds leave their images.

@@ -313,3 +313,63 @@ func TestVersionMatches(t *testing.T) {
 		}
 	}
 }
+
+// A truncated image in the newest cache entry is skipped with a warning and
+// the next valid entry is used: before, the entry listed as valid and every
+// run failed with exit 3.
+func TestResolveSkipsCorruptNewestEntryWithWarning(t *testing.T) {
+	f := newResolveFixture(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	want := f.store("older", "6.9.0", "x86_64", t0)
+	newest := f.store("newest", "6.9.0", "x86_64", t0.Add(time.Hour))
+	if err := os.Truncate(newest, 600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.resolve("")
+	if err != nil {
+		t.Fatalf("resolve with a corrupt newest entry: %v", err)
+	}
+	if res.Kernel.Path != want || res.Kernel.Entry == nil || res.Kernel.Entry.Key != "older" {
+		t.Fatalf("picked %+v, want the older entry %s", res.Kernel, want)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], `skipped cache entry "newest"`) ||
+		!strings.Contains(res.Warnings[0], "image_corrupt") || !strings.Contains(res.Warnings[0], "kernel clean --corrupt-only") {
+		t.Errorf("warnings %q, want one naming the skipped entry, why, and the fix", res.Warnings)
+	}
+}
+
+// A kernel path that reaches a cache entry through a symlink (to the image,
+// or to the entry directory) belongs to that entry, so the run locks it.
+func TestResolveSymlinkIntoCacheEntryIsThatEntry(t *testing.T) {
+	f := newResolveFixture(t)
+	img := f.store("k", "6.9.0", "x86_64", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	links := filepath.Join(f.root, "links")
+	if err := os.MkdirAll(links, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	imgLink := filepath.Join(links, "bzImage")
+	dirLink := filepath.Join(links, "entry")
+	rootLink := filepath.Join(links, "cache")
+	for link, target := range map[string]string{imgLink: img, dirLink: filepath.Dir(img), rootLink: f.cache.Root} {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{imgLink, dirLink, filepath.Join(rootLink, "k", "bzImage"), filepath.Join(dirLink, "bzImage")} {
+		res, err := f.resolve(id)
+		if err != nil {
+			t.Fatalf("--kernel %s: %v", id, err)
+		}
+		if res.Kernel.Entry == nil || res.Kernel.Entry.Key != "k" {
+			t.Errorf("--kernel %s: entry %+v, want cache entry k (so that it is locked)", id, res.Kernel.Entry)
+		}
+	}
+	// The same through KTSTR_TEST_KERNEL, and with the cache root itself
+	// named through a symlink.
+	f.env["KTSTR_TEST_KERNEL"] = imgLink
+	f.env["KTSTR_CACHE_DIR"] = rootLink
+	res, err := f.resolve("")
+	if err != nil || res.Kernel.Entry == nil || res.Kernel.Entry.Key != "k" {
+		t.Errorf("KTSTR_TEST_KERNEL through a symlink: %+v, %v", res.Kernel, err)
+	}
+}

@@ -89,6 +89,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range pre.Resolution.Warnings {
+		fmt.Fprintf(opts.Stderr, "ktest: warning: %s\n", w)
+	}
 	if opts.DryRun {
 		// Before the lock: a dry run locks, creates and runs nothing, so it
 		// never waits for another process's lock either.
