@@ -45,11 +45,15 @@ type Cache struct {
 
 // Open opens the cache at root for reading and writing: it makes root
 // absolute, creates it (mode 0755, with parents) if missing, and refuses a
-// root that is not a directory, is not writable, or lies on a filesystem
-// where flock cannot be trusted (NFS, CIFS/SMB, CephFS, AFS, FUSE).
+// root that is /, $HOME or a version-control checkout (CheckRoot), is not a
+// directory, is not writable, or lies on a filesystem where flock cannot be
+// trusted (NFS, CIFS/SMB, CephFS, AFS, FUSE).
 func Open(root string) (*Cache, error) {
 	abs, err := absRoot(root)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckRoot(abs); err != nil {
 		return nil, err
 	}
 	// Check before creating: MkdirAll on a regular file only says "not a

@@ -26,6 +26,9 @@ type Entry struct {
 	Dir      string    `json:"dir"`
 	Metadata *Metadata `json:"metadata,omitempty"`
 	Problem  *Problem  `json:"problem,omitempty"`
+	// ktstrMetadata is set when metadata.json does not parse but still
+	// names ktstr's keys: a trace of a cache entry (see Traces).
+	ktstrMetadata bool
 }
 
 // Valid reports whether the entry is usable (no Problem).
@@ -63,7 +66,7 @@ func (c *Cache) List() ([]Entry, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list cache root %s: %w", c.Root, err)
+		return nil, listRootError(c.Root, err)
 	}
 	type candidate struct {
 		name    string
@@ -88,7 +91,7 @@ func (c *Cache) List() ([]Entry, error) {
 		return nil, nil // removed since the readdir
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list cache root %s: %w", c.Root, err)
+		return nil, listRootError(c.Root, err)
 	}
 	defer unix.Close(rootFD)
 	read := make([]Entry, len(cands))
@@ -210,6 +213,7 @@ func (c *Cache) readEntry(rootFD int, name string, statDir bool) (Entry, bool) {
 	}
 	m, err := ParseMetadata(data)
 	if err != nil {
+		e.ktstrMetadata = metadataLooksKtstr(data)
 		var me *MetadataError
 		if errors.As(err, &me) {
 			e.Problem = &Problem{Kind: me.Kind, Reason: me.Error()}

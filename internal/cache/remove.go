@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/hashicorp/go-multierror"
-
 	"github.com/ktest-dev/ktest/internal/atomicfile"
 	"github.com/ktest-dev/ktest/internal/filekind"
 )
@@ -74,89 +72,4 @@ func (c *Cache) removeLocked(key string) error {
 		return fmt.Errorf("remove %s: the entry is gone but deleting %s failed (Clean will retry): %w", lockWhat(key), aside, err)
 	}
 	return nil
-}
-
-// CleanOptions selects what Clean removes.
-type CleanOptions struct {
-	// Keep is the number of newest valid entries to keep (0 removes all).
-	// Ignored when CorruptOnly is set.
-	Keep int
-	// CorruptOnly removes only entries with a Problem.
-	CorruptOnly bool
-	// DryRun reports what would be removed without removing anything (in
-	// this mode entries in use are still listed under Removed).
-	DryRun bool
-}
-
-// CleanReport says what Clean did.
-type CleanReport struct {
-	Removed []string      `json:"removed"` // keys removed (or that would be, with DryRun)
-	Kept    []string      `json:"kept"`    // keys kept by the options
-	InUse   []*InUseError `json:"in_use"`  // entries skipped because their lock is held
-	Debris  []string      `json:"debris"`  // dot-named leftovers of dead processes, removed
-}
-
-// Clean removes entries per opts. With CorruptOnly it removes every entry
-// with a Problem; otherwise it keeps the opts.Keep newest valid entries and
-// removes the other valid entries and every corrupt one (like ktstr's
-// `kernel clean --keep N`). Each removal is a Remove: an entry whose lock is
-// held is skipped and listed in InUse. Dead processes' staging and removal
-// debris is removed too. Errors of individual entries are collected; the
-// others are still processed.
-func (c *Cache) Clean(opts CleanOptions) (CleanReport, error) {
-	var rep CleanReport
-	if opts.Keep < 0 {
-		return rep, fmt.Errorf("clean cache: keep %d is negative", opts.Keep)
-	}
-	entries, err := c.List()
-	if err != nil {
-		return rep, fmt.Errorf("clean cache: %w", err)
-	}
-	var victims []string
-	valid := 0
-	for _, e := range entries {
-		switch {
-		case e.Problem != nil:
-			victims = append(victims, e.Key)
-		case opts.CorruptOnly || valid < opts.Keep:
-			valid++
-			rep.Kept = append(rep.Kept, e.Key)
-		default:
-			victims = append(victims, e.Key)
-		}
-	}
-	if opts.DryRun {
-		rep.Removed = victims
-		return rep, nil
-	}
-	removed, err := c.RemoveEntries(victims)
-	removed.Kept = rep.Kept
-	return removed, err
-}
-
-// RemoveEntries removes the entries keys, as Clean does once it has chosen
-// them (callers that confirm a plan first remove exactly what was agreed):
-// each removal is a Remove; an entry whose lock is held is skipped and
-// listed in InUse, one already gone counts as done, and other errors are
-// collected while the remaining keys are still processed. Dead processes'
-// staging and removal debris is swept afterwards. Kept is left empty.
-func (c *Cache) RemoveEntries(keys []string) (CleanReport, error) {
-	var rep CleanReport
-	var merr *multierror.Error
-	for _, key := range keys {
-		err := c.Remove(key)
-		var inUse *InUseError
-		switch {
-		case err == nil:
-			rep.Removed = append(rep.Removed, key)
-		case errors.As(err, &inUse):
-			rep.InUse = append(rep.InUse, inUse)
-		case errors.Is(err, ErrNotFound):
-			// Removed by someone else meanwhile: the goal is met.
-		default:
-			merr = multierror.Append(merr, err)
-		}
-	}
-	rep.Debris = c.sweepDebris("")
-	return rep, merr.ErrorOrNil()
 }

@@ -59,6 +59,7 @@ type doctorReport struct {
 	CacheError   string            `json:"cache_error,omitempty"`
 	Entries      []cache.Entry     `json:"cache_entries"`
 	Locks        []cache.LockInfo  `json:"locks"`
+	Debris       []cache.Debris    `json:"cache_debris"`
 	Go           toolVersion       `json:"go"`
 	QEMU         toolVersion       `json:"qemu"`
 }
@@ -176,6 +177,9 @@ func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
 			if rep.Entries, cerr = c.List(); cerr == nil {
 				rep.Locks, cerr = c.Locks()
 			}
+			if cerr == nil {
+				rep.Debris, cerr = c.Debris()
+			}
 		}
 	}
 	if cerr != nil {
@@ -200,6 +204,9 @@ func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
 			status = "warn"
 		}
 		add("cache", status, fmt.Sprintf("%s: %d entries, %d corrupt", root, len(rep.Entries), len(rep.Entries)-valid))
+		if len(rep.Debris) > 0 {
+			add("cache debris", "warn", fmt.Sprintf("%d leftovers of crashed processes (listed above); ktest kernel clean removes those it can prove unused", len(rep.Debris)))
+		}
 	}
 
 	// Tools.
@@ -307,9 +314,15 @@ func printDoctor(w io.Writer, rep *doctorReport) {
 		fmt.Fprintln(w, "  (no entries)")
 	}
 	for _, l := range rep.Locks {
+		if l.Kind != cache.LockKindLockfile {
+			continue
+		}
 		for _, h := range l.Holders {
 			fmt.Fprintf(w, "  lock %s held by pid %d (%s): %s\n", safe(l.Key), h.PID, safe(h.Mode), safe(h.Cmdline))
 		}
+	}
+	for _, d := range rep.Debris {
+		fmt.Fprintf(w, "  debris %s (%s): %s\n", safe(d.Path), d.Kind, safe(d.Reason))
 	}
 
 	fmt.Fprintln(w, "\nTools")

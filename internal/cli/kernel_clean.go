@@ -25,8 +25,17 @@ stdin is a terminal; without a terminal (CI, scripts) it refuses unless
 
 Each removal takes the entry's lock without waiting: an entry in use by a run
 is skipped and reported with its holders, which is not an error (exit 0).
-Leftover staging and removal directories of dead processes (.tmp-*, .rm-*)
-are swept too. The report lists each entry as removed, kept or in use.
+A directory with no ktest or ktstr traces (no ktstr metadata.json, kernel
+image or lockfile) is never removed on a plan's say-so: on a terminal clean
+asks about each one, and otherwise (--force included) it is left and
+reported. Debris of dead processes (staging .tmp-*, removal .rm-*, write
+probes .probe-*) is swept when it is provably unused; other debris is
+reported with the reason it was left. The report lists each entry as
+removed, kept, in use or left.
+
+A cache root that is /, $HOME or a version-control checkout is refused, and
+so is a directory that does not look like a kernel cache at all (no .locks
+and no entry with traces).
 
 Examples:
   ktest kernel clean --dry-run
@@ -73,13 +82,15 @@ func runKernelClean(_ context.Context, args []string, stdio IO) error {
 
 // cleanCache plans with Clean's dry run, confirms, then removes exactly the
 // planned entries: what the user agreed to is what gets removed, even if
-// entries are added meanwhile.
+// entries are added meanwhile. Directories without ktest or ktstr traces
+// are removed only when the user confirms each one on a terminal; --force
+// never removes them.
 func cleanCache(c *cache.Cache, req cleanRequest, stdio IO) error {
 	planOpts := req.opts
 	planOpts.DryRun = true
 	plan, err := c.Clean(planOpts)
 	if err != nil {
-		return err
+		return fmt.Errorf("kernel clean: %w", err)
 	}
 	holders, _ := holdersByKey(c)
 	if req.dryRun {
@@ -93,28 +104,70 @@ func cleanCache(c *cache.Cache, req cleanRequest, stdio IO) error {
 		for _, k := range plan.Kept {
 			fmt.Fprintf(stdio.Stdout, "would keep   %s\n", k)
 		}
-		_, err := fmt.Fprintf(stdio.Stdout, "dry run: would remove %d, keep %d; nothing removed\n", len(plan.Removed), len(plan.Kept))
+		for _, k := range plan.Untraced {
+			fmt.Fprintf(stdio.Stdout, "would leave  %s (%s)\n", k, untracedNote)
+		}
+		for _, d := range plan.Debris {
+			fmt.Fprintf(stdio.Stdout, "would sweep  %s\n", d)
+		}
+		for _, d := range plan.DebrisLeft {
+			fmt.Fprintf(stdio.Stdout, "would leave  %s (%s)\n", d.Path, d.Reason)
+		}
+		_, err := fmt.Fprintf(stdio.Stdout, "dry run: would remove %d, keep %d, leave %d without ktest traces, sweep %d debris; nothing removed\n",
+			len(plan.Removed), len(plan.Kept), len(plan.Untraced), len(plan.Debris))
 		return err
 	}
+	remove := plan.Removed
+	var answers *bufio.Reader
 	if len(plan.Removed) > 0 && !req.force {
-		ok, err := confirmClean(c, plan, stdio)
+		if !isTerminal(stdio.Stdin) {
+			return errNoTerminal
+		}
+		answers = bufio.NewReader(stdio.Stdin)
+		ok, err := confirmClean(c, plan, answers, stdio)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			_, err := fmt.Fprintln(stdio.Stdout, "nothing removed")
-			return err
+			remove = nil
 		}
 	}
+	// Each directory without traces needs its own yes, on a terminal.
+	var untraced []string
+	for _, k := range plan.Untraced {
+		if !isTerminal(stdio.Stdin) {
+			untraced = append(untraced, k)
+			continue
+		}
+		if answers == nil {
+			answers = bufio.NewReader(stdio.Stdin)
+		}
+		ok, err := confirmUntraced(c, k, answers, stdio)
+		if err != nil {
+			return err
+		}
+		if ok {
+			remove = append(remove, k)
+		} else {
+			untraced = append(untraced, k)
+		}
+	}
+	if len(remove) == 0 && len(plan.Removed) > 0 && !req.force && len(untraced) == len(plan.Untraced) {
+		_, err := fmt.Fprintln(stdio.Stdout, "nothing removed")
+		return err
+	}
 
-	rep, err := c.RemoveEntries(plan.Removed)
-	rep.Kept = plan.Kept
+	rep, err := c.RemoveEntries(remove)
+	rep.Kept, rep.Untraced = plan.Kept, untraced
 	printCleanReport(stdio.Stdout, rep)
 	if err != nil {
 		return fmt.Errorf("kernel clean: %w", err)
 	}
 	return nil
 }
+
+// untracedNote says why a directory was left.
+const untracedNote = "no ktest or ktstr traces: no ktstr metadata.json, kernel image or lockfile; remove it yourself, or with ktest kernel rm KEY, if it is a cache entry"
 
 func printCleanReport(w io.Writer, rep cache.CleanReport) {
 	for _, k := range rep.Removed {
@@ -126,8 +179,14 @@ func printCleanReport(w io.Writer, rep cache.CleanReport) {
 	for _, e := range rep.InUse {
 		fmt.Fprintf(w, "in use   %s (skipped; holders: %s)\n", e.Key, formatHolderList(e.Holders))
 	}
+	for _, k := range rep.Untraced {
+		fmt.Fprintf(w, "left     %s (%s)\n", k, untracedNote)
+	}
 	for _, d := range rep.Debris {
 		fmt.Fprintf(w, "swept    %s\n", d)
+	}
+	for _, d := range rep.DebrisLeft {
+		fmt.Fprintf(w, "left     %s (%s)\n", d.Path, d.Reason)
 	}
 	fmt.Fprintf(w, "clean: removed %d, kept %d, in use %d, debris swept %d\n", len(rep.Removed), len(rep.Kept), len(rep.InUse), len(rep.Debris))
 }
@@ -138,11 +197,8 @@ var errNoTerminal = hint.Wrap(errors.New("refusing to delete without --force: st
 	"review the plan with ktest kernel clean --dry-run, then rerun with --force")
 
 // confirmClean shows the plan and asks on stderr for a y/N answer read from
-// stdin. Only a terminal is asked: piped input is never taken as consent.
-func confirmClean(c *cache.Cache, plan cache.CleanReport, stdio IO) (bool, error) {
-	if !isTerminal(stdio.Stdin) {
-		return false, errNoTerminal
-	}
+// answers (a terminal: piped input is never taken as consent).
+func confirmClean(c *cache.Cache, plan cache.CleanReport, answers *bufio.Reader, stdio IO) (bool, error) {
 	for _, k := range plan.Removed {
 		fmt.Fprintf(stdio.Stderr, "  remove %s\n", k)
 	}
@@ -150,7 +206,19 @@ func confirmClean(c *cache.Cache, plan cache.CleanReport, stdio IO) (bool, error
 		fmt.Fprintf(stdio.Stderr, "  keep   %s\n", k)
 	}
 	fmt.Fprintf(stdio.Stderr, "Remove %d cache entries from %s? [y/N] ", len(plan.Removed), c.Root)
-	line, err := bufio.NewReader(stdio.Stdin).ReadString('\n')
+	return readYes(answers)
+}
+
+// confirmUntraced asks about one directory without ktest or ktstr traces.
+func confirmUntraced(c *cache.Cache, key string, answers *bufio.Reader, stdio IO) (bool, error) {
+	fmt.Fprintf(stdio.Stderr, "%s/%s has no ktest or ktstr traces (no ktstr metadata.json, kernel image or lockfile): it may not be a cache entry. Remove this directory and everything in it? [y/N] ",
+		c.Root, key)
+	return readYes(answers)
+}
+
+// readYes reads one answer line: true for y or yes.
+func readYes(answers *bufio.Reader) (bool, error) {
+	line, err := answers.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return false, fmt.Errorf("kernel clean: read the answer: %w", err)
 	}

@@ -23,7 +23,9 @@ holding the entry's lock (runs using it). The cache root is printed on
 stderr as "cache: ROOT". Nothing is created or locked.
 
 Columns: KEY VERSION SOURCE ARCH BUILT SIZE HELD-BY, and for a corrupt
-entry a last column "corrupt (KIND): REASON".
+entry a last column "corrupt (KIND): REASON". Debris that crashed processes
+left in the root (staging .tmp-*, removal .rm-*, write probes .probe-*) is
+noted on stderr, with whether 'ktest kernel clean' can remove it.
 
 --json prints one object (schema ktest.kernel-list/v1):
   {"schema": "ktest.kernel-list/v1",
@@ -36,8 +38,13 @@ entry a last column "corrupt (KIND): REASON".
       "sha256": "..." | null, "original_path": "..." | null,
       "has_vmlinux": false, "valid": true,
       "problem": {"kind": "truncated", "reason": "..."} | null,
-      "holders": [{"pid": 123, "mode": "READ", "cmdline": "..."}]}]}
-Fields are never omitted; unknown values are null; holders is [] when free.
+      "holders": [{"pid": 123, "mode": "READ", "cmdline": "..."}]}],
+   "debris": [{"name": ".tmp-KEY-PID", "path": "...", "kind": "staging" |
+               "removal" | "probe", "key": "..." (not for probes),
+               "pid": 123 (when the name has one), "owner_uid": 0,
+               "removable": true, "reason": "..."}]}
+Fields are never omitted; unknown values are null; holders and debris are
+[] when there are none.
 
 Examples:
   ktest kernel list
@@ -50,6 +57,9 @@ type kernelListJSON struct {
 	Schema  string            `json:"schema"`
 	Root    string            `json:"root"`
 	Entries []kernelEntryJSON `json:"entries"`
+	// Debris are leftovers of crashed processes in the root (see
+	// cache.Debris); [] when there are none.
+	Debris []cache.Debris `json:"debris"`
 }
 
 // kernelListSchema names the JSON shape of `ktest kernel list --json`.
@@ -104,10 +114,40 @@ func runKernelList(_ context.Context, args []string, stdio IO) error {
 	for i, e := range entries {
 		rows[i] = describeEntry(e, holders[e.Key])
 	}
-	if asJSON {
-		return writeJSON(stdio.Stdout, kernelListJSON{Schema: kernelListSchema, Root: c.Root, Entries: rows})
+	debris, derr := c.Debris()
+	if derr != nil {
+		fmt.Fprintf(stdio.Stderr, "ktest: warning: cannot look for debris: %v\n", derr)
 	}
-	return printKernelTable(stdio.Stdout, rows, herr != nil)
+	if debris == nil {
+		debris = []cache.Debris{}
+	}
+	if asJSON {
+		return writeJSON(stdio.Stdout, kernelListJSON{Schema: kernelListSchema, Root: c.Root, Entries: rows, Debris: debris})
+	}
+	if err := printKernelTable(stdio.Stdout, rows, herr != nil); err != nil {
+		return err
+	}
+	printDebris(stdio.Stderr, debris)
+	return nil
+}
+
+// printDebris notes the leftovers of crashed processes on w (stderr: the
+// table on stdout stays the entries only).
+func printDebris(w io.Writer, debris []cache.Debris) {
+	for _, d := range debris {
+		what := "removable by ktest kernel clean"
+		if !d.Removable {
+			what = "left alone by ktest kernel clean"
+		}
+		fmt.Fprintf(w, "ktest: note: cache debris %s (%s %s): %s; %s\n", d.Path, d.Kind, debrisNoun(d), d.Reason, what)
+	}
+}
+
+func debrisNoun(d cache.Debris) string {
+	if d.Kind == cache.DebrisProbe {
+		return "file"
+	}
+	return "directory"
 }
 
 // holdersByKey maps each entry key to the processes holding its lock, from

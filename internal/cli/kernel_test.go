@@ -354,3 +354,51 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanAsksPerUntracedDirectory: a directory without ktest or ktstr
+// traces is removed only after its own "y" on a terminal; --force does not
+// remove it, and neither does piped input.
+func TestCleanAsksPerUntracedDirectory(t *testing.T) {
+	root := useCache(t)
+	if _, _, err := runCLI(t, nil, "kernel", "add", testImage, "--key", "a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"u1", "u2"} {
+		if err := os.MkdirAll(filepath.Join(root, d, "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// --force without a terminal: the traced entry goes, the others stay.
+	stdout, _, err := runCLI(t, nil, "kernel", "clean", "--force")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "stdout", stdout, "left     u1 (no ktest or ktstr traces")
+	for _, d := range []string{"u1", "u2"} {
+		if _, err := os.Stat(filepath.Join(root, d, "data")); err != nil {
+			t.Fatalf("%s removed by --force: %v", d, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "a")); err == nil {
+		t.Fatal("the traced entry a was not removed")
+	}
+
+	controller, terminal := openPTY(t)
+	if _, err := controller.WriteString("y\nn\n"); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runCLI(t, terminal, "kernel", "clean")
+	if err != nil {
+		t.Fatalf("clean on a terminal: %v", err)
+	}
+	mustContain(t, "prompt", stderr, root+"/u1 has no ktest or ktstr traces")
+	mustContain(t, "prompt", stderr, root+"/u2 has no ktest or ktstr traces")
+	mustContain(t, "stdout", stdout, "removed  u1")
+	mustContain(t, "stdout", stdout, "left     u2")
+	if _, err := os.Stat(filepath.Join(root, "u1")); err == nil {
+		t.Error("u1 kept after its yes")
+	}
+	if _, err := os.Stat(filepath.Join(root, "u2", "data")); err != nil {
+		t.Errorf("u2 removed after its no: %v", err)
+	}
+}
