@@ -168,10 +168,12 @@ func (c *Cache) LockPath(key string) string {
 // matching ktstr's `cache entry "<key>"`.
 func lockWhat(key string) string { return fmt.Sprintf("cache entry %q", key) }
 
-// LockEntry validates key and takes its lock in mode, waiting up to timeout
+// LockEntry checks key and takes its lock in mode, waiting up to timeout
 // (see AcquireLock). A test run holds Shared for as long as it uses the image.
+// key may be any entry name List returns (validateEntryName), so that an
+// entry another tool named is still locked while in use.
 func (c *Cache) LockEntry(ctx context.Context, key string, mode LockMode, timeout time.Duration) (*Lock, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := validateEntryName(key); err != nil {
 		return nil, err
 	}
 	return AcquireLock(ctx, c.LockPath(key), mode, timeout, lockWhat(key))

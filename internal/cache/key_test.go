@@ -30,6 +30,9 @@ func TestValidateKeyRejects(t *testing.T) {
 		{".hidden", []string{`starts with "."`}},
 		{".tmp-x-1", []string{`starts with "."`}},
 		{"a..b", []string{`contains ".."`}},
+		{"-", []string{`starts with "-"`, "flag"}},
+		{"-rf", []string{`starts with "-"`}},
+		{"--key", []string{`starts with "-"`}},
 		{"a\x00b", []string{"NUL", "offset 1"}},
 		{"sp ace", []string{`' '`, "offset 2", "not allowed"}},
 		{"tab\t", []string{"not allowed"}},
@@ -66,7 +69,7 @@ func checkKeyInvariants(t *testing.T, key string) {
 		return
 	}
 	if len(key) == 0 || len(key) > MaxKeyLen || strings.ContainsAny(key, "/\x00") ||
-		strings.HasPrefix(key, ".") || strings.Contains(key, "..") {
+		strings.HasPrefix(key, ".") || strings.HasPrefix(key, "-") || strings.Contains(key, "..") {
 		t.Fatalf("ValidateKey accepted %q", key)
 	}
 	for i := 0; i < len(key); i++ {

@@ -158,12 +158,13 @@ func sortEntries(es []Entry) {
 	})
 }
 
-// Lookup returns the entry for key. Errors: an invalid key; ErrNotFound
+// Lookup returns the entry for key, which may be any name List returns
+// (not only a ValidateKey key). Errors: an invalid name; ErrNotFound
 // (wrapped) when there is no such entry; ErrCorrupt (wrapped) when the entry
 // exists but is unusable, in which case the returned Entry carries the
 // Problem too.
 func (c *Cache) Lookup(key string) (Entry, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := validateEntryName(key); err != nil {
 		return Entry{}, err
 	}
 	e, ok := c.readEntry(unix.AT_FDCWD, key, true)

@@ -66,6 +66,13 @@ func runKernelAdd(ctx context.Context, args []string, stdio IO) error {
 	if help {
 		return f.printUsage(stdio.Stdout, kernelAddUsage)
 	}
+	// An explicit --key "" (an unset shell variable, usually) is an error,
+	// not a request for the default key.
+	if f.isSet("key") {
+		if err := cache.ValidateKey(req.key); err != nil {
+			return fmt.Errorf("kernel add: --key: %w", err)
+		}
+	}
 	switch len(pos) {
 	case 0:
 		return errors.New("kernel add: no IMAGE given, e.g. ktest kernel add arch/x86/boot/bzImage")

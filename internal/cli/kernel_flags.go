@@ -46,6 +46,18 @@ func (f *subFlags) intFlag(p *int, name string, def int, usage, expect string) {
 	f.expect[name] = expect
 }
 
+// isSet reports whether the flag name was given on the command line (with
+// any value, the empty string included).
+func (f *subFlags) isSet(name string) bool {
+	set := false
+	f.set.Visit(func(fl *flag.Flag) {
+		if fl.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
 // parse returns the positional arguments in order, and whether help was
 // asked for (-h, -help, --help anywhere before --). On a bad flag it returns
 // an error that names the flag and the fix.
