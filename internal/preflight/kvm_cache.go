@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -89,7 +90,13 @@ func openProbeCache(opts KVMOptions, fd int, device string) (*probeCache, string
 // A file of another boot or schema reads as empty too.
 func (c *probeCache) read() (probeCacheFile, error) {
 	empty := probeCacheFile{Schema: probeCacheSchema, BootID: c.bootID, Entries: map[string]probeCacheEntry{}}
-	data, err := os.ReadFile(c.path)
+	if err := checkProbeCacheDir(filepath.Dir(c.path)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return empty, nil
+		}
+		return empty, err
+	}
+	data, err := readOwnFile(c.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return empty, nil
 	}
@@ -143,8 +150,77 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create probe cache dir: %w", err)
 	}
+	if err := checkProbeCacheDir(filepath.Dir(path)); err != nil {
+		return err
+	}
 	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write probe cache: %w", err)
 	}
 	return nil
+}
+
+// The probe cache lives in XDG_CACHE_HOME/ktest, and XDG_CACHE_HOME is
+// sometimes a shared directory (/tmp on CI). A verdict read from a file
+// another user controls could be forged, and a file they planted (a
+// symlink, a FIFO) could redirect the write or hang the read. So the
+// directory must be this user's own, not a symlink, and not writable by
+// others; the file is opened without following symlinks, typed with fstat
+// after an O_NONBLOCK open, and must be ours. Anything else turns the cache
+// off (a note, and one more probe), never the check.
+
+// maxProbeCacheSize bounds what read accepts: the real file is a few
+// hundred bytes.
+const maxProbeCacheSize = 1 << 20
+
+// checkProbeCacheDir refuses a cache directory that is not this user's own.
+// A missing directory is fs.ErrNotExist.
+func checkProbeCacheDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return &fs.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return fmt.Errorf("probe cache directory %s is a symbolic link: not used; remove it, or set XDG_CACHE_HOME to a directory of your own", dir)
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("probe cache directory %s is not a directory: not used; remove it", dir)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("probe cache directory %s belongs to uid %d, not to you: not used (is XDG_CACHE_HOME shared?); set XDG_CACHE_HOME to a directory of your own", dir, st.Uid)
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("probe cache directory %s is writable by others (mode %04o): not used; chmod go-w it", dir, st.Mode&0o7777)
+	}
+	return nil
+}
+
+// readOwnFile reads a small regular file of this user's without following
+// a symlink and without blocking on a FIFO.
+func readOwnFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link: not read; remove it", path)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	switch {
+	case err != nil:
+		err = &fs.PathError{Op: "stat", Path: path, Err: err}
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		err = fmt.Errorf("%s is not a regular file: not read; remove it", path)
+	case int(st.Uid) != os.Geteuid():
+		err = fmt.Errorf("%s belongs to uid %d, not to you: not read", path, st.Uid)
+	case st.Size > maxProbeCacheSize:
+		err = fmt.Errorf("%s is %d bytes, more than a probe cache holds: not read", path, st.Size)
+	default:
+		err = unix.SetNonblock(fd, false)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxProbeCacheSize+1))
 }

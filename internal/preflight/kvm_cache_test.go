@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The cache file logic on its own, without a KVM device.
@@ -116,4 +118,68 @@ func TestProbeCacheUnwritable(t *testing.T) {
 	if err := c.store(testVerdict()); err == nil {
 		t.Fatal("store under a regular file succeeded")
 	}
+}
+
+// The probe cache trusts only a directory and file of this user's own: a
+// FIFO must not hang the read, a symlink must not redirect it, and a
+// directory others can write (a shared XDG_CACHE_HOME) is not used at all.
+func TestProbeCacheRefusesHostileFiles(t *testing.T) {
+	t.Run("fifo", func(t *testing.T) {
+		dir := t.TempDir()
+		c := &probeCache{path: filepath.Join(dir, probeCacheFileName), bootID: "b", device: "/dev/kvm"}
+		if err := unix.Mkfifo(c.path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan string, 1)
+		go func() { _, _, note := c.load(); done <- note }()
+		select {
+		case note := <-done:
+			if !strings.Contains(note, "not a regular file") {
+				t.Errorf("note %q", note)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("load hung on a FIFO")
+		}
+	})
+	t.Run("symlink", func(t *testing.T) {
+		dir := t.TempDir()
+		target := filepath.Join(t.TempDir(), "elsewhere.json")
+		c := &probeCache{path: filepath.Join(dir, probeCacheFileName), bootID: "b", device: "/dev/kvm"}
+		if err := os.Symlink(target, c.path); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, note := c.load(); ok || !strings.Contains(note, "symbolic link") {
+			t.Errorf("load through a symlink: ok=%v note=%q", ok, note)
+		}
+	})
+	t.Run("shared directory", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "ktest")
+		if err := os.Mkdir(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		c := &probeCache{path: filepath.Join(dir, probeCacheFileName), bootID: "b", device: "/dev/kvm"}
+		if err := c.store(testVerdict()); err == nil || !strings.Contains(err.Error(), "writable by others") {
+			t.Errorf("store into a world-writable dir: %v", err)
+		}
+		if des, _ := os.ReadDir(dir); len(des) != 0 {
+			t.Errorf("files written into it: %v", des)
+		}
+	})
+	t.Run("symlinked directory", func(t *testing.T) {
+		real := t.TempDir()
+		link := filepath.Join(t.TempDir(), "ktest")
+		if err := os.Symlink(real, link); err != nil {
+			t.Fatal(err)
+		}
+		c := &probeCache{path: filepath.Join(link, probeCacheFileName), bootID: "b", device: "/dev/kvm"}
+		if err := c.store(testVerdict()); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("store through a symlinked dir: %v", err)
+		}
+		if des, _ := os.ReadDir(real); len(des) != 0 {
+			t.Errorf("files written through the link: %v", des)
+		}
+	})
 }
