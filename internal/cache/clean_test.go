@@ -215,3 +215,18 @@ func TestDebrisReportedAndRemovedSafely(t *testing.T) {
 		t.Fatalf("the symlinked debris' target was touched: %v", err)
 	}
 }
+
+// The write probe Open makes is recognised as debris when a crash leaves it.
+func TestWriteProbeNameIsDebris(t *testing.T) {
+	dir := t.TempDir()
+	for range 20 {
+		f, err := os.CreateTemp(dir, probePrefix+"4242-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if pid, ok := parseProbeName(filepath.Base(f.Name())); !ok || pid != 4242 {
+			t.Errorf("probe %s parsed as %d, %v", f.Name(), pid, ok)
+		}
+	}
+}

@@ -91,20 +91,35 @@ func parseProbeName(name string) (pid int, ok bool) {
 	}
 	if p, n, two := strings.Cut(rest, "-"); two {
 		pid, ok := parseDigits(p)
-		if _, nok := parseDigits(n); !ok || !nok {
+		if !ok || !allDigits(n) {
 			return 0, false
 		}
 		return pid, true
 	}
-	if _, ok := parseDigits(rest); !ok {
+	if !allDigits(rest) {
 		return 0, false
 	}
 	return 0, true
 }
 
-// parseDigits parses a positive decimal number of at most 9 digits.
+// allDigits reports whether s is 1 to 20 decimal digits (os.CreateTemp's
+// random part).
+func allDigits(s string) bool {
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseDigits parses a positive decimal number of at most 9 digits, as
+// strconv.Itoa writes it (no leading zero: ktest never makes such a name).
 func parseDigits(s string) (int, bool) {
-	if s == "" || len(s) > 9 {
+	if s == "" || len(s) > 9 || s[0] == '0' {
 		return 0, false
 	}
 	for _, c := range []byte(s) {

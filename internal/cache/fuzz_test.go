@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -154,6 +155,44 @@ func FuzzParseMountinfo(f *testing.F) {
 		want := MountInfo{ID: 36, ParentID: 35, Major: 98, Minor: 7, Root: "/r oot", MountPoint: mountPoint, FSType: "ext4", Source: "/dev/my disk"}
 		if len(got) != 1 || got[0] != want {
 			t.Fatalf("line %q parsed as %+v, want %+v", line, got, want)
+		}
+	})
+}
+
+// FuzzParseDebrisName: the debris name parsers never panic, round-trip the
+// names Store, Remove and Open make, and never call a name debris that has
+// another shape.
+func FuzzParseDebrisName(f *testing.F) {
+	for _, n := range []string{".tmp-6.1-123", ".rm-a-b-c-42", ".probe-12-345", ".probe-987", ".tmp-x-", ".tmp--1",
+		".tmp-k-0", ".probe-", ".probe-1-", ".probe-a-1", "k.lock", ".tmp-k-1234567890"} {
+		f.Add(n, "key", 1)
+	}
+	f.Fuzz(func(t *testing.T, name, key string, pid int) {
+		if k, p, ok := parseDebrisName(name); ok {
+			if p <= 0 || !strings.HasSuffix(name, "-"+strconv.Itoa(p)) || k == "" {
+				t.Fatalf("parseDebrisName(%q) = %q, %d", name, k, p)
+			}
+		}
+		if p, ok := parseProbeName(name); ok && (!strings.HasPrefix(name, probePrefix) || p < 0) {
+			t.Fatalf("parseProbeName(%q) = %d", name, p)
+		}
+		if ValidateKey(key) != nil || pid <= 0 || pid > 999999999 {
+			return
+		}
+		for _, prefix := range []string{stagingPrefix, removingPrefix} {
+			k, p, ok := parseDebrisName(prefix + key + "-" + strconv.Itoa(pid))
+			if !ok || k != key || p != pid {
+				t.Fatalf("%s%s-%d parsed as %q, %d, %v", prefix, key, pid, k, p, ok)
+			}
+		}
+		if p, ok := parseProbeName(probePrefix + strconv.Itoa(pid) + "-123"); !ok || p != pid {
+			t.Fatalf("probe of pid %d parsed as %d, %v", pid, p, ok)
+		}
+		if k, kind := classifyLockName(key + lockSuffix); k != key || kind != LockKindLockfile {
+			t.Fatalf("lockfile of %q classified %q %q", key, k, kind)
+		}
+		if k, kind := classifyLockName(key + gateSuffix); k != key || kind != LockKindGate {
+			t.Fatalf("gate of %q classified %q %q", key, k, kind)
 		}
 	})
 }

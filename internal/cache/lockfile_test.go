@@ -181,3 +181,38 @@ func TestLockCreateDeniedHasHint(t *testing.T) {
 		t.Errorf("hints %q: want KTSTR_CACHE_DIR to a writable copy, or asking the owner", hs)
 	}
 }
+
+// ktest locks flags another user's lockfile that others cannot open for
+// writing, and a hard-linked one. Root only (chown).
+func TestLocksFlagsForeignModeAndHardLinks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a file owned by another user")
+	}
+	root, locks := plantedCache(t)
+	foreign := filepath.Join(locks, "f.lock")
+	if err := os.WriteFile(foreign, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(foreign, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(foreign, filepath.Join(locks, "h.lock")); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := (&Cache{Root: root}).Locks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 2 {
+		t.Fatalf("locks %+v", ls)
+	}
+	for _, li := range ls {
+		p := strings.Join(li.Problems, "; ")
+		if !strings.Contains(p, "owned by uid 65534 with mode 0644, not 0666") || !strings.Contains(p, "has 2 hard links") {
+			t.Errorf("%s: problems %q", li.Name, li.Problems)
+		}
+		if li.OwnerUID != 65534 || li.Links != 2 || li.Mode != "0644" {
+			t.Errorf("%s: %+v", li.Name, li)
+		}
+	}
+}
