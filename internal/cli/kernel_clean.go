@@ -13,6 +13,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 const kernelCleanUsage = `usage: ktest kernel clean [--keep N] [--corrupt-only] [--force] [--dry-run]
@@ -95,23 +96,23 @@ func cleanCache(c *cache.Cache, req cleanRequest, stdio IO) error {
 	holders, _ := holdersByKey(c)
 	if req.dryRun {
 		for _, k := range plan.Removed {
-			line := "would remove " + k
+			line := "would remove " + termtext.Line(k)
 			if hs := holders[k]; len(hs) > 0 {
 				line += " (in use now, would be skipped: " + formatHolderList(hs) + ")"
 			}
 			fmt.Fprintln(stdio.Stdout, line)
 		}
 		for _, k := range plan.Kept {
-			fmt.Fprintf(stdio.Stdout, "would keep   %s\n", k)
+			fmt.Fprintf(stdio.Stdout, "would keep   %s\n", termtext.Line(k))
 		}
 		for _, k := range plan.Untraced {
-			fmt.Fprintf(stdio.Stdout, "would leave  %s (%s)\n", k, untracedNote)
+			fmt.Fprintf(stdio.Stdout, "would leave  %s (%s)\n", termtext.Line(k), untracedNote)
 		}
 		for _, d := range plan.Debris {
-			fmt.Fprintf(stdio.Stdout, "would sweep  %s\n", d)
+			fmt.Fprintf(stdio.Stdout, "would sweep  %s\n", termtext.Line(d))
 		}
 		for _, d := range plan.DebrisLeft {
-			fmt.Fprintf(stdio.Stdout, "would leave  %s (%s)\n", d.Path, d.Reason)
+			fmt.Fprintf(stdio.Stdout, "would leave  %s (%s)\n", termtext.Line(d.Path), termtext.Line(d.Reason))
 		}
 		_, err := fmt.Fprintf(stdio.Stdout, "dry run: would remove %d, keep %d, leave %d without ktest traces, sweep %d debris; nothing removed\n",
 			len(plan.Removed), len(plan.Kept), len(plan.Untraced), len(plan.Debris))
@@ -171,22 +172,22 @@ const untracedNote = "no ktest or ktstr traces: no ktstr metadata.json, kernel i
 
 func printCleanReport(w io.Writer, rep cache.CleanReport) {
 	for _, k := range rep.Removed {
-		fmt.Fprintf(w, "removed  %s\n", k)
+		fmt.Fprintf(w, "removed  %s\n", termtext.Line(k))
 	}
 	for _, k := range rep.Kept {
-		fmt.Fprintf(w, "kept     %s\n", k)
+		fmt.Fprintf(w, "kept     %s\n", termtext.Line(k))
 	}
 	for _, e := range rep.InUse {
-		fmt.Fprintf(w, "in use   %s (skipped; holders: %s)\n", e.Key, formatHolderList(e.Holders))
+		fmt.Fprintf(w, "in use   %s (skipped; holders: %s)\n", termtext.Line(e.Key), formatHolderList(e.Holders))
 	}
 	for _, k := range rep.Untraced {
-		fmt.Fprintf(w, "left     %s (%s)\n", k, untracedNote)
+		fmt.Fprintf(w, "left     %s (%s)\n", termtext.Line(k), untracedNote)
 	}
 	for _, d := range rep.Debris {
-		fmt.Fprintf(w, "swept    %s\n", d)
+		fmt.Fprintf(w, "swept    %s\n", termtext.Line(d))
 	}
 	for _, d := range rep.DebrisLeft {
-		fmt.Fprintf(w, "left     %s (%s)\n", d.Path, d.Reason)
+		fmt.Fprintf(w, "left     %s (%s)\n", termtext.Line(d.Path), termtext.Line(d.Reason))
 	}
 	fmt.Fprintf(w, "clean: removed %d, kept %d, in use %d, debris swept %d\n", len(rep.Removed), len(rep.Kept), len(rep.InUse), len(rep.Debris))
 }
@@ -200,10 +201,10 @@ var errNoTerminal = hint.Wrap(errors.New("refusing to delete without --force: st
 // answers (a terminal: piped input is never taken as consent).
 func confirmClean(c *cache.Cache, plan cache.CleanReport, answers *bufio.Reader, stdio IO) (bool, error) {
 	for _, k := range plan.Removed {
-		fmt.Fprintf(stdio.Stderr, "  remove %s\n", k)
+		fmt.Fprintf(stdio.Stderr, "  remove %s\n", termtext.Line(k))
 	}
 	for _, k := range plan.Kept {
-		fmt.Fprintf(stdio.Stderr, "  keep   %s\n", k)
+		fmt.Fprintf(stdio.Stderr, "  keep   %s\n", termtext.Line(k))
 	}
 	fmt.Fprintf(stdio.Stderr, "Remove %d cache entries from %s? [y/N] ", len(plan.Removed), c.Root)
 	return readYes(answers)
@@ -212,7 +213,7 @@ func confirmClean(c *cache.Cache, plan cache.CleanReport, answers *bufio.Reader,
 // confirmUntraced asks about one directory without ktest or ktstr traces.
 func confirmUntraced(c *cache.Cache, key string, answers *bufio.Reader, stdio IO) (bool, error) {
 	fmt.Fprintf(stdio.Stderr, "%s/%s has no ktest or ktstr traces (no ktstr metadata.json, kernel image or lockfile): it may not be a cache entry. Remove this directory and everything in it? [y/N] ",
-		c.Root, key)
+		termtext.Line(c.Root), termtext.Line(key))
 	return readYes(answers)
 }
 

@@ -139,7 +139,7 @@ func printDebris(w io.Writer, debris []cache.Debris) {
 		if !d.Removable {
 			what = "left alone by ktest kernel clean"
 		}
-		fmt.Fprintf(w, "ktest: note: cache debris %s (%s %s): %s; %s\n", d.Path, d.Kind, debrisNoun(d), d.Reason, what)
+		fmt.Fprintf(w, "ktest: note: cache debris %s (%s %s): %s; %s\n", termtext.Line(d.Path), d.Kind, debrisNoun(d), termtext.Line(d.Reason), what)
 	}
 }
 
