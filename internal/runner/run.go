@@ -14,6 +14,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/skipreport"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // drainTimeout bounds the wait for go test's output pipes after the process
@@ -90,7 +91,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	for _, w := range pre.Resolution.Warnings {
-		fmt.Fprintf(opts.Stderr, "ktest: warning: %s\n", w)
+		fmt.Fprintf(opts.Stderr, "ktest: warning: %s\n", termtext.Line(w))
 	}
 	if opts.DryRun {
 		// Before the lock: a dry run locks, creates and runs nothing, so it
