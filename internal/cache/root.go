@@ -62,23 +62,44 @@ func resolveRoot(lookup func(string) (value string, set bool, exact bool)) (stri
 		}
 		return dir, nil
 	}
+	base, err := userCacheHome(lookup)
+	if err != nil {
+		return "", fmt.Errorf("resolve cache root: %w", err)
+	}
+	return filepath.Join(base, rootSuffixKtstr, rootSuffixKernel), nil
+}
+
+// UserCacheHome returns the user's base cache directory by the XDG rules
+// the kernel cache root follows: $XDG_CACHE_HOME when it is an absolute
+// UTF-8 path (a relative one is ignored), else $HOME/.cache, refusing a
+// HOME that is unset, empty, "/", relative or not UTF-8. ktest keeps its
+// own state (the KVM probe cache, the private apt lists) under
+// UserCacheHome/ktest. lookupenv is usually os.LookupEnv.
+func UserCacheHome(lookupenv func(string) (string, bool)) (string, error) {
+	return userCacheHome(func(k string) (string, bool, bool) {
+		v, ok := lookupenv(k)
+		return v, ok, true
+	})
+}
+
+func userCacheHome(lookup func(string) (value string, set bool, exact bool)) (string, error) {
 	if xdg, _, _ := lookup(EnvXDGCacheHome); xdg != "" && utf8.ValidString(xdg) && filepath.IsAbs(xdg) {
-		return filepath.Join(xdg, rootSuffixKtstr, rootSuffixKernel), nil
+		return xdg, nil
 	}
 	home, set, exact := lookup(EnvHome)
 	switch {
 	case !exact && home == "":
-		return "", fmt.Errorf("resolve cache root: HOME is unset or empty and neither KTSTR_CACHE_DIR nor an absolute XDG_CACHE_HOME is set; %s", rootFixHint)
+		return "", fmt.Errorf("HOME is unset or empty and neither KTSTR_CACHE_DIR nor an absolute XDG_CACHE_HOME is set; %s", rootFixHint)
 	case !set:
-		return "", fmt.Errorf("resolve cache root: HOME is unset and neither KTSTR_CACHE_DIR nor an absolute XDG_CACHE_HOME is set; %s", rootFixHint)
+		return "", fmt.Errorf("HOME is unset and neither KTSTR_CACHE_DIR nor an absolute XDG_CACHE_HOME is set; %s", rootFixHint)
 	case home == "":
-		return "", fmt.Errorf("resolve cache root: HOME is set to the empty string (often `export HOME=` in a Dockerfile or shell rc); %s", rootFixHint)
+		return "", fmt.Errorf("HOME is set to the empty string (often `export HOME=` in a Dockerfile or shell rc); %s", rootFixHint)
 	case !utf8.ValidString(home):
-		return "", fmt.Errorf("resolve cache root: HOME contains non-UTF-8 bytes (%q); %s", home, rootFixHint)
+		return "", fmt.Errorf("HOME contains non-UTF-8 bytes (%q); %s", home, rootFixHint)
 	case strings.Trim(home, "/") == "":
-		return "", fmt.Errorf("resolve cache root: HOME is %q, so the cache would be /.cache/ktstr/kernels on the root filesystem instead of a per-user cache; %s", home, rootFixHint)
+		return "", fmt.Errorf("HOME is %q, so the cache would be /.cache/ktstr/kernels on the root filesystem instead of a per-user cache; %s", home, rootFixHint)
 	case !filepath.IsAbs(home):
-		return "", fmt.Errorf("resolve cache root: HOME=%q is not an absolute path, so the cache would move with the working directory; %s", home, rootFixHint)
+		return "", fmt.Errorf("HOME=%q is not an absolute path, so the cache would move with the working directory; %s", home, rootFixHint)
 	}
-	return filepath.Join(home, ".cache", rootSuffixKtstr, rootSuffixKernel), nil
+	return filepath.Join(home, ".cache"), nil
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktest-dev/ktest/internal/atomicfile"
+	"github.com/ktest-dev/ktest/internal/cache"
 )
 
 // The per-boot probe cache: one small JSON file holding, for the current
@@ -57,7 +58,10 @@ type probeCache struct {
 func openProbeCache(opts KVMOptions, fd int, device string) (*probeCache, string) {
 	dir := opts.CacheDir
 	if dir == "" {
-		base, err := os.UserCacheDir()
+		// The same XDG rules as the kernel cache root: a relative
+		// XDG_CACHE_HOME falls back to HOME instead of turning the
+		// cache off.
+		base, err := cache.UserCacheHome(os.LookupEnv)
 		if err != nil {
 			return nil, fmt.Sprintf("probe cache off: %v", err)
 		}

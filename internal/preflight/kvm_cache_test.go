@@ -183,3 +183,27 @@ func TestProbeCacheRefusesHostileFiles(t *testing.T) {
 		}
 	})
 }
+
+// The default probe cache follows the kernel cache's XDG rules: under an
+// absolute XDG_CACHE_HOME, and under HOME/.cache when XDG_CACHE_HOME is
+// relative (which the XDG spec says to ignore) instead of turning off.
+func TestProbeCacheDefaultDirFollowsXDG(t *testing.T) {
+	dev, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	for _, tc := range []struct{ xdg, want string }{
+		{filepath.Join(home, "xdg"), filepath.Join(home, "xdg", "ktest", probeCacheFileName)},
+		{"relative/xdg", filepath.Join(home, ".cache", "ktest", probeCacheFileName)},
+		{"", filepath.Join(home, ".cache", "ktest", probeCacheFileName)},
+	} {
+		t.Setenv("XDG_CACHE_HOME", tc.xdg)
+		c, note := openProbeCache(KVMOptions{BootID: "b"}, int(dev.Fd()), "/dev/null")
+		if c == nil || c.path != tc.want {
+			t.Errorf("XDG_CACHE_HOME=%q: cache %+v (%s), want path %s", tc.xdg, c, note, tc.want)
+		}
+	}
+}
