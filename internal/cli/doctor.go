@@ -21,7 +21,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
-const doctorUsage = `usage: ktest doctor [--json] [--kernel ID] [--on-no-kvm fail|skip]
+const doctorUsage = `usage: ktest doctor [--json] [--kernel ID] [--on-no-kvm fail|skip|tcg]
 
 Runs every check a test run would make, without running tests, and says
 what a run would do: KVM (with the probe's figures and the acceleration),
@@ -100,6 +100,13 @@ func runDoctor(ctx context.Context, args []string, stdio IO) error {
 	}
 	if !preflight.ValidOnNoKVM(*onNoKVM) {
 		return fmt.Errorf("invalid value %s for --on-no-kvm: want %s", termtext.Quote(*onNoKVM), strings.Join(preflight.OnNoKVMPolicies, ", "))
+	}
+	// As in a run, KTEST_ON_NO_KVM is the default policy.
+	if v := os.Getenv("KTEST_ON_NO_KVM"); v != "" && !flagGiven(set, "on-no-kvm") {
+		if !preflight.ValidOnNoKVM(v) {
+			return fmt.Errorf("KTEST_ON_NO_KVM=%s: want %s", termtext.Quote(v), strings.Join(preflight.OnNoKVMPolicies, ", "))
+		}
+		*onNoKVM = v
 	}
 
 	rep := diagnose(ctx, *kernel, *onNoKVM)
