@@ -22,14 +22,16 @@ const runUsage = `usage: ktest [ktest flags] [--] [go test arguments]
        ktest <command> [arguments]
 
 ktest runs go test for suites that boot Linux kernels in virtual machines.
-ktest's own flags are long flags (--name) and come first; the first argument
-that is not a ktest flag, or an explicit --, starts the go test arguments,
-which are passed to go test verbatim.
+ktest's own flags are long flags (--name); every other argument is passed to
+go test verbatim and in order. ktest's flags may also follow go test
+arguments, up to -- or -args (after which everything is go's); the separate
+value of a go flag (-run --kernel) stays go's.
 
 Examples:
   ktest ./...
   ktest -run TestBoot -count=1 ./examples/...
   ktest ./pkg -v -run X
+  ktest -count=1 --jsonfile out.json ./...
   ktest --format testname --junitfile report.xml ./...
   ktest -- -run X ./...
   ktest --dry-run ./...

@@ -15,8 +15,8 @@ import (
 	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
-// runFlags are ktest's own flags of the run form. They are long flags that
-// must come before the go test arguments (SPEC §1).
+// runFlags are ktest's own flags of the run form: long flags (--name), first
+// or among the go test arguments up to -- or -args (SPEC §1, issue 10).
 type runFlags struct {
 	set  *flag.FlagSet
 	opts runner.Options
@@ -59,52 +59,90 @@ func newRunFlags() *runFlags {
 	return f
 }
 
-// parse splits args into ktest flags and go test arguments: ktest flags come
-// first; the first argument that is not one (or an explicit --) starts the go
-// test arguments, which are kept verbatim.
+// parse splits args into ktest flags and go test arguments. ktest's flags
+// are long flags (--name); the first argument that is not one starts the go
+// test arguments, which are kept verbatim and in order. ktest's own --flags
+// are still recognised among the go test arguments, up to an explicit -- or
+// -args (issue 10: `ktest -count=1 --jsonfile out.json ./...`); the value of
+// a go flag written as a separate argument (`-run --kernel`) is go's. A
+// leading -- hands everything after it to go.
 func (f *runFlags) parse(args []string) error {
+	goStarted := false
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		switch {
-		case arg == "--":
-			f.opts.GoArgs = args[i+1:]
+		case !goStarted && arg == "--":
+			f.opts.GoArgs = append(f.opts.GoArgs, args[i+1:]...)
 			return f.check()
-		case arg == "-h" || arg == "-help":
+		case !goStarted && (arg == "-h" || arg == "-help"):
 			f.help = true
 			continue
-		case !strings.HasPrefix(arg, "--"):
+		case !goStarted && !strings.HasPrefix(arg, "--"):
 			if name := strings.TrimPrefix(arg, "-"); strings.HasPrefix(arg, "-") && f.set.Lookup(flagNameOf(name)) != nil && flagNameOf(name) != "help" {
 				return fmt.Errorf("%s: ktest flags take two dashes: use -%s (one-dash flags belong to go test)", arg, arg)
 			}
-			f.opts.GoArgs = args[i:]
+			goStarted = true
+		case goStarted && !f.isOwn(arg):
+		default:
+			var err error
+			if i, err = f.parseOwn(args, i); err != nil {
+				return err
+			}
+			continue
+		}
+		// A go test argument.
+		if arg == "--" || arg == "-args" || arg == "--args" {
+			f.opts.GoArgs = append(f.opts.GoArgs, args[i:]...)
 			return f.check()
 		}
-		name, value, hasValue := strings.Cut(arg[2:], "=")
-		fl := f.set.Lookup(name)
-		if fl == nil {
-			return f.unknown(arg, name)
-		}
-		if !hasValue {
-			if isBool(fl) {
-				value = "true"
-			} else if i+1 < len(args) {
-				i++
-				value = args[i]
-			} else {
-				return fmt.Errorf("--%s needs a value: %s", name, f.expect[name])
-			}
-		}
-		if err := f.set.Set(name, value); err != nil {
-			msg := fmt.Sprintf("invalid value %s for --%s: want %s", termtext.Quote(value), name, f.expect[name])
-			if name == "format" {
-				if s := closest(value, runner.FormatNames); s != "" {
-					msg += fmt.Sprintf(" (did you mean %s?)", s)
-				}
-			}
-			return errors.New(msg)
+		f.opts.GoArgs = append(f.opts.GoArgs, arg)
+		if runner.TakesSeparateValue(arg) && i+1 < len(args) {
+			i++
+			f.opts.GoArgs = append(f.opts.GoArgs, args[i])
 		}
 	}
 	return f.check()
+}
+
+// isOwn reports whether arg, met among the go test arguments, is one of
+// ktest's flags: --name or --name=value with a ktest flag's name. No go test
+// or go build flag shares a name with one (SPEC §1).
+func (f *runFlags) isOwn(arg string) bool {
+	if !strings.HasPrefix(arg, "--") || arg == "--" {
+		return false
+	}
+	return f.set.Lookup(flagNameOf(arg[2:])) != nil
+}
+
+// parseOwn parses the ktest flag args[i] (with its value, which may be the
+// next argument) and returns the index of the last argument it used.
+func (f *runFlags) parseOwn(args []string, i int) (int, error) {
+	arg := args[i]
+	name, value, hasValue := strings.Cut(arg[2:], "=")
+	fl := f.set.Lookup(name)
+	if fl == nil {
+		return i, f.unknown(arg, name)
+	}
+	if !hasValue {
+		if isBool(fl) {
+			value = "true"
+		} else if i+1 < len(args) {
+			i++
+			value = args[i]
+		} else {
+			return i, fmt.Errorf("--%s needs a value: %s", name, f.expect[name])
+		}
+	}
+	if err := f.set.Set(name, value); err != nil {
+		msg := fmt.Sprintf("invalid value %s for --%s: want %s", termtext.Quote(value), name, f.expect[name])
+		if name == "format" {
+			if s := closest(value, runner.FormatNames); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			}
+		}
+		return i, errors.New(msg)
+	}
+	return i, nil
 }
 
 func flagNameOf(s string) string {

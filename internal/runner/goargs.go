@@ -22,6 +22,16 @@ var goValueFlags = map[string]bool{
 	"pkgdir": true, "tags": true, "toolexec": true,
 }
 
+// TakesSeparateValue reports whether arg is a go test or go build flag whose
+// value is the next argument: -run (or --run, -test.run) without =value.
+func TakesSeparateValue(arg string) bool {
+	if strings.Contains(arg, "=") {
+		return false
+	}
+	name := flagName(arg)
+	return name != "" && goValueFlags[strings.TrimPrefix(name, "test.")]
+}
+
 // goListFlags are the build flags that change which packages exist, so
 // `go list` must see them too.
 var goListFlags = map[string]bool{"tags": true, "mod": true, "modfile": true, "C": true, "overlay": true}
@@ -51,7 +61,7 @@ func splitGoTestArgs(args []string) splitGoArgs {
 		}
 		name := strings.TrimPrefix(flagName(a), "test.")
 		flag := []string{a}
-		if !strings.Contains(a, "=") && goValueFlags[name] && i+1 < len(args) {
+		if TakesSeparateValue(a) && i+1 < len(args) {
 			i++
 			flag = append(flag, args[i])
 		}
