@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/reaper"
 )
 
 // fakeGoMain is a stand-in for the go command, selected with KTEST_GO=fakego.
@@ -22,8 +24,14 @@ import (
 //	FAKEGO_STREAM     file copied to stdout (a canned test2json stream)
 //	FAKEGO_STDOUT     a line written to stdout after the stream
 //	FAKEGO_STDERR     a line written to stderr
-//	FAKEGO_PIDFILE    file to write ktest's pid (our parent) to
+//	FAKEGO_PIDFILE    file to write ktest's pid to (our parent, or its parent
+//	                  when that is ktest's process supervisor)
+//	FAKEGO_PARENTPID  file to write our parent's pid to
+//	FAKEGO_GOPID      file to write our own pid to
 //	FAKEGO_GRANDCHILD file to write the pid of a sleeping grandchild to
+//	FAKEGO_ESCAPEE    file to write the pid of a sleeping grandchild to that
+//	                  left our process group (setsid) and holds our stdout
+//	FAKEGO_AWAIT      file to wait for (up to 30s) before exiting
 //	FAKEGO_READY      file created once everything above is done
 //	FAKEGO_WAIT       "signal": wait for SIGINT/SIGTERM and exit 100+signum;
 //	                  "ignore": ignore SIGINT/SIGTERM and sleep
@@ -72,13 +80,28 @@ func fakeGoMain() {
 		fmt.Fprintln(os.Stderr, s)
 	}
 	if p := os.Getenv("FAKEGO_PIDFILE"); p != "" {
+		must(os.WriteFile(p, []byte(strconv.Itoa(ktestPid())), 0o644))
+	}
+	if p := os.Getenv("FAKEGO_PARENTPID"); p != "" {
 		must(os.WriteFile(p, []byte(strconv.Itoa(os.Getppid())), 0o644))
+	}
+	if p := os.Getenv("FAKEGO_GOPID"); p != "" {
+		must(os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())), 0o644))
 	}
 	if p := os.Getenv("FAKEGO_GRANDCHILD"); p != "" {
 		self, err := os.Executable()
 		must(err)
 		gc := exec.Command(self, "sleep-grandchild")
 		gc.Stdout, gc.Stderr = os.Stdout, os.Stderr // holds the pipes, as a leaked test process would
+		must(gc.Start())
+		must(os.WriteFile(p, []byte(strconv.Itoa(gc.Process.Pid)), 0o644))
+	}
+	if p := os.Getenv("FAKEGO_ESCAPEE"); p != "" {
+		self, err := os.Executable()
+		must(err)
+		gc := exec.Command(self, "sleep-grandchild")
+		gc.Stdout, gc.Stderr = os.Stdout, os.Stderr
+		gc.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // out of go test's process group
 		must(gc.Start())
 		must(os.WriteFile(p, []byte(strconv.Itoa(gc.Process.Pid)), 0o644))
 	}
@@ -92,8 +115,59 @@ func fakeGoMain() {
 	case "ignore":
 		time.Sleep(5 * time.Minute)
 	}
+	if p := os.Getenv("FAKEGO_AWAIT"); p != "" {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(p); err == nil {
+				break
+			}
+		}
+	}
 	code, _ := strconv.Atoi(os.Getenv("FAKEGO_EXIT"))
 	os.Exit(code)
+}
+
+// ktestPid returns the pid of the ktest that runs us: our parent, or our
+// grandparent when the parent is ktest's process supervisor (a re-executed
+// ktest marked in its environment).
+func ktestPid() int {
+	ppid := os.Getppid()
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", ppid))
+	must(err)
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if strings.HasPrefix(kv, supervisorEnvPrefix) {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", ppid))
+			must(err)
+			// pid (comm) state ppid ...
+			fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+			pid, err := strconv.Atoi(fields[1])
+			must(err)
+			return pid
+		}
+	}
+	return ppid
+}
+
+// holdFDMain is `holdfd PIDFILE FD READYFILE`: once PIDFILE names a process,
+// it opens that process's descriptor FD through /proc (a pipe's write end
+// opens as the same pipe), creates READYFILE and sleeps until killed. It is
+// a process outside ktest's tree that keeps go test's output open.
+func holdFDMain() {
+	if len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: holdfd PIDFILE FD READYFILE")
+		os.Exit(2)
+	}
+	var pid []byte
+	for deadline := time.Now().Add(30 * time.Second); len(pid) == 0; time.Sleep(10 * time.Millisecond) {
+		pid, _ = os.ReadFile(os.Args[1])
+		if time.Now().After(deadline) {
+			must(fmt.Errorf("no pid in %s after 30s", os.Args[1]))
+		}
+	}
+	f, err := os.OpenFile(fmt.Sprintf("/proc/%s/fd/%s", strings.TrimSpace(string(pid)), os.Args[2]), os.O_WRONLY, 0)
+	must(err)
+	defer f.Close()
+	must(os.WriteFile(os.Args[3], nil, 0o644))
+	time.Sleep(10 * time.Minute)
 }
 
 // probeLock reports "held" when some process holds a flock on path (an
@@ -162,3 +236,6 @@ func expectExitMain() {
 		os.Exit(1)
 	}
 }
+
+// supervisorEnvPrefix marks ktest's process supervisor in its environment.
+const supervisorEnvPrefix = reaper.EnvVar + "="

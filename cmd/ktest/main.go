@@ -9,9 +9,15 @@ import (
 	"os"
 
 	"github.com/ktest-dev/ktest/internal/cli"
+	"github.com/ktest-dev/ktest/internal/reaper"
 )
 
 func main() {
+	if reaper.Requested() {
+		// This process is ktest's supervisor of go test, not a run.
+		os.Exit(reaper.Main())
+	}
+	reaper.Enable()
 	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
 	reportError(os.Stderr, err)
 	os.Exit(exitCode(err))

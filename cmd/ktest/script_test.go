@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/ktest-dev/ktest/internal/reaper"
 	"golang.org/x/sys/unix"
 
 	"github.com/ktest-dev/ktest/internal/preflight"
@@ -21,11 +23,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// In-process runs (run(...) in tests) re-execute this binary as
+	// "ktest", which testscript dispatches to main, as the supervisor.
+	reaper.Enable()
 	testscript.Main(m, map[string]func(){
 		"ktest":       main,
 		"fakego":      fakeGoMain,
 		"expect-exit": expectExitMain,
 		"holdlock":    holdLockMain,
+		"holdfd":      holdFDMain,
 	})
 }
 
@@ -180,12 +186,12 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// signal INT|TERM|HUP PIDFILE sends a signal to the process whose pid is in PIDFILE.
+// signal INT|TERM|HUP|KILL PIDFILE sends a signal to the process whose pid is in PIDFILE.
 func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: signal INT|TERM|HUP PIDFILE")
+		ts.Fatalf("usage: signal INT|TERM|HUP|KILL PIDFILE")
 	}
-	sig := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP}[args[0]]
+	sig := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL}[args[0]]
 	if sig == 0 {
 		ts.Fatalf("unknown signal %s", args[0])
 	}

@@ -2,115 +2,147 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
-	"syscall"
+	"strings"
+	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ktest-dev/ktest/internal/reaper"
 )
 
-// childProcess is go test running in its own process group. Its stdout and
-// stderr are pipes whose read ends the caller drains.
+// childProcess is go test running under ktest's supervisor (package
+// reaper), in its own process group. Its stdout and stderr are pipes whose
+// read ends the caller drains.
 type childProcess struct {
-	cmd    *exec.Cmd
+	proc   *reaper.Process
 	stdout *os.File // read end; closed by the caller after draining
 	stderr *os.File // read end; closed by the caller after draining
 
-	// cancel asks the child to stop with the signal given as the cause; the
-	// command's Cancel forwards it to the whole process group.
-	cancel context.CancelCauseFunc
+	grace   time.Duration
+	notice  io.Writer // where the end of the grace period is announced
+	started bool
+
+	mu         sync.Mutex
+	graceTimer *time.Timer
 }
 
-// signalCause carries the signal to forward through context.Cause.
-type signalCause struct{ sig os.Signal }
-
-func (s signalCause) Error() string { return "forwarding " + signalName(s.sig) }
-
-// startChild starts the command in a new process group. The pipes' write ends
-// belong to the child only: the parent closes its copies after Start so that
-// EOF arrives once every process holding them has exited.
-func startChild(ctx context.Context, c goCommand, env []string, dir string, grace time.Duration) (*childProcess, error) {
-	childCtx, cancel := context.WithCancelCause(ctx)
-	cmd := exec.CommandContext(childCtx, c.Path, c.Args...)
-	cmd.Env = env
-	cmd.Dir = dir
-	cmd.Stdin = nil
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// Cancel runs once, when childCtx is done: forward the signal that caused
-	// it to the whole group. WaitDelay is the grace period: if go test has
-	// not exited by then, os/exec kills it, and wait kills the rest of the
-	// group.
-	cmd.Cancel = func() error {
-		sig := syscall.SIGTERM
-		var sc signalCause
-		if errors.As(context.Cause(childCtx), &sc) {
-			sig = sc.sig.(syscall.Signal)
-		}
-		return signalGroup(cmd.Process.Pid, sig)
-	}
-	cmd.WaitDelay = grace
-
+// prepareChild creates go test's output pipes and starts the supervisor
+// that will run it, so that the supervisor's start-up overlaps ktest's lock
+// and sidecar work; start runs go test. The pipes' write ends belong to the
+// supervisor only: the parent closes its copies here so that EOF arrives
+// once every process holding them has exited. When ctx is done, every
+// process of the run is killed.
+func prepareChild(ctx context.Context, grace time.Duration, notice io.Writer) (*childProcess, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		cancel(nil)
 		return nil, fmt.Errorf("create stdout pipe: %w", err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		cancel(nil)
 		outR.Close()
 		outW.Close()
 		return nil, fmt.Errorf("create stderr pipe: %w", err)
 	}
-	cmd.Stdout, cmd.Stderr = outW, errW
-	startErr := cmd.Start()
+	proc, startErr := reaper.Start(ctx, outW, errW)
 	outW.Close()
 	errW.Close()
 	if startErr != nil {
-		cancel(nil)
 		outR.Close()
 		errR.Close()
-		return nil, fmt.Errorf("start %s: %w", c.Path, startErr)
+		return nil, startErr
 	}
-	return &childProcess{cmd: cmd, stdout: outR, stderr: errR, cancel: cancel}, nil
+	return &childProcess{proc: proc, stdout: outR, stderr: errR, grace: grace, notice: notice}, nil
 }
 
-// interrupt forwards sig to the group, through the command's Cancel so that
-// the grace period (WaitDelay) starts counting.
+// pendingChild is a supervisor being started in the background: the fork
+// and exec of ktest's own binary overlap the preflight, instead of adding
+// to the run's fixed cost.
+type pendingChild struct {
+	done  chan struct{}
+	child *childProcess
+	err   error
+}
+
+func prepareChildAsync(ctx context.Context, grace time.Duration, notice io.Writer) *pendingChild {
+	p := &pendingChild{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.child, p.err = prepareChild(ctx, grace, notice)
+	}()
+	return p
+}
+
+// get waits for the supervisor's start.
+func (p *pendingChild) get() (*childProcess, error) {
+	<-p.done
+	return p.child, p.err
+}
+
+// abandon stops the supervisor if go test never started; safe on nil.
+func (p *pendingChild) abandon() {
+	if p == nil {
+		return
+	}
+	if c, err := p.get(); err == nil {
+		c.abandon()
+	}
+}
+
+// start runs go test in its own process group under the supervisor.
+func (p *childProcess) start(c goCommand, env []string, dir string) error {
+	if err := p.proc.Run(reaper.Command{Path: c.Path, Args: c.Args, Env: env, Dir: dir}); err != nil {
+		return fmt.Errorf("start %s: %w", c.Path, err)
+	}
+	p.started = true
+	return nil
+}
+
+// abandon stops the supervisor when go test never started; after a start,
+// wait does that.
+func (p *childProcess) abandon() {
+	if !p.started {
+		p.proc.Wait()
+		p.stdout.Close()
+		p.stderr.Close()
+	}
+}
+
+// interrupt forwards sig to go test's process group and starts the grace
+// period, after which every process of the run is killed.
 func (p *childProcess) interrupt(sig os.Signal) {
-	p.cancel(signalCause{sig})
+	p.proc.Signal(sig)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.graceTimer == nil {
+		p.graceTimer = time.AfterFunc(p.grace, func() {
+			fmt.Fprintf(p.notice, "ktest: go test did not stop within %s: killing it and its processes\n", p.grace)
+			p.kill()
+		})
+	}
 }
 
-// kill sends SIGKILL to every process left in the group.
+// kill kills every process of the run at once.
 func (p *childProcess) kill() {
-	_ = signalGroup(p.cmd.Process.Pid, syscall.SIGKILL)
+	p.proc.Kill()
 }
 
-// wait waits for go test to exit, then kills whatever is left of its process
-// group so that no process of the run outlives it. It returns go's exit code.
+// wait waits until go test and every process below it are gone, whichever
+// process group or session they are in, and returns go's exit code (128+N
+// when signal N killed it).
 func (p *childProcess) wait() (int, error) {
-	err := p.cmd.Wait()
-	p.kill()
-	p.cancel(nil)
-	// After a Cancel, Wait may report the context's error or ErrWaitDelay
-	// even though the process exited: the ProcessState is what counts.
-	state := p.cmd.ProcessState
-	if state == nil {
+	res, err := p.proc.Wait()
+	p.mu.Lock()
+	if p.graceTimer != nil {
+		p.graceTimer.Stop()
+	}
+	p.mu.Unlock()
+	if err != nil {
 		return -1, fmt.Errorf("wait for go test: %w", err)
 	}
-	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
+	if len(res.Left) > 0 {
+		fmt.Fprintf(p.notice, "ktest: go test exited and left %d process(es) running; killed: %s\n", len(res.Left), strings.Join(res.Left, ", "))
 	}
-	return state.ExitCode(), nil
-}
-
-func signalGroup(pgid int, sig syscall.Signal) error {
-	err := unix.Kill(-pgid, sig)
-	if errors.Is(err, unix.ESRCH) {
-		return nil
-	}
-	return err
+	return res.Code, nil
 }

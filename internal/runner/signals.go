@@ -95,3 +95,9 @@ func (r *signalRouter) stop() {
 	signal.Stop(r.ch)
 	close(r.done)
 }
+
+// signalCause is the cause of the run's context when a signal stopped the
+// run before go test started.
+type signalCause struct{ sig os.Signal }
+
+func (s signalCause) Error() string { return "stopped by " + signalName(s.sig) }

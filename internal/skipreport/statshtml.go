@@ -8,13 +8,20 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"time"
 )
 
 //go:embed statshtml.tmpl
 var statsHTMLTemplate string
 
-var statsPage = template.Must(template.New("stats").Funcs(template.FuncMap{
+// statsPage is parsed on first use, not in package init: every ktest
+// process, also each run's supervisor of go test, links this package.
+var statsPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("stats").Funcs(statsFuncs).Parse(statsHTMLTemplate))
+})
+
+var statsFuncs = template.FuncMap{
 	"pct":      pct,
 	"ms":       ms,
 	"catColor": categoryColor,
@@ -47,7 +54,7 @@ var statsPage = template.Must(template.New("stats").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.6f", *r)
 	},
-}).Parse(statsHTMLTemplate))
+}
 
 // statsPageData is what the template renders.
 type statsPageData struct {
@@ -82,7 +89,7 @@ func WriteStatsHTML(w io.Writer, s *Stats) error {
 	data := statsPageData{S: s, Incomplete: s.Runs.Incomplete + s.Runs.Unusable}
 	data.SkipRateChart, data.Series = skipRateChart(s)
 	data.RunChart = runChart(s)
-	if err := statsPage.Execute(w, data); err != nil {
+	if err := statsPage().Execute(w, data); err != nil {
 		return fmt.Errorf("render stats HTML: %w", err)
 	}
 	return nil
