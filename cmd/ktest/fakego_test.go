@@ -215,7 +215,8 @@ func must(err error) {
 
 // expectExitMain runs `expect-exit N prog args...`: it runs prog, passing its
 // output through, and succeeds only when prog exits with status N. testscript
-// itself only knows success and failure.
+// itself only knows success and failure. With EXPECT_EXIT_PIDFILE set, prog's
+// pid is written there once it runs.
 func expectExitMain() {
 	if len(os.Args) < 3 {
 		fmt.Fprintln(os.Stderr, "usage: expect-exit N prog [args...]")
@@ -225,7 +226,15 @@ func expectExitMain() {
 	must(err)
 	cmd := exec.Command(os.Args[2], os.Args[3:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = cmd.Run()
+	err = cmd.Start()
+	if err == nil {
+		if p := os.Getenv("EXPECT_EXIT_PIDFILE"); p != "" {
+			// For scripts that signal prog before it has started go.
+			must(os.WriteFile(p+".tmp", []byte(strconv.Itoa(cmd.Process.Pid)), 0o644))
+			must(os.Rename(p+".tmp", p))
+		}
+		err = cmd.Wait()
+	}
 	if cmd.ProcessState == nil {
 		fmt.Fprintln(os.Stderr, "expect-exit:", err)
 		os.Exit(1)

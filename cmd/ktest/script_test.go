@@ -136,6 +136,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"sidecardir": cmdSidecarDir,
 			"useradd":    cmdUseradd,
 			"installbin": cmdInstallbin,
+			"holdsopen":  cmdHoldsOpen,
+			"childpid":   cmdChildPid,
 		},
 	}
 }
@@ -293,4 +295,51 @@ func kvmUsable() bool {
 	}
 	f.Close()
 	return true
+}
+
+// holdsopen PIDFILE FILE waits up to 30s until the process whose pid is in
+// PIDFILE has FILE open, e.g. a lockfile it waits on.
+func cmdHoldsOpen(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: holdsopen PIDFILE FILE")
+	}
+	pid, want := readPid(ts, args[0]), ts.MkAbs(args[1])
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		fds, _ := os.ReadDir(fdDir)
+		for _, fd := range fds {
+			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("process %d has not opened %s after 30s", pid, want)
+		}
+	}
+}
+
+// childpid PIDFILE OUTFILE writes the pid of a child of the process whose pid
+// is in PIDFILE to OUTFILE, waiting up to 5s for one to exist.
+func cmdChildPid(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: childpid PIDFILE OUTFILE")
+	}
+	parent := readPid(ts, args[0])
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			if err != nil {
+				continue
+			}
+			fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+			if len(fields) > 1 && fields[1] == strconv.Itoa(parent) {
+				ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(e.Name()), 0o644))
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("process %d has no child after 5s", parent)
+		}
+	}
 }

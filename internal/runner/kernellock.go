@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -36,9 +37,10 @@ const maxRelock = 3
 // lockKernel takes LOCK_SH on the resolved kernel's cache entry, if it lies
 // in one. A timeout is not an error: it turns the run into a contention SKIP
 // (rep.Unavailable, with the holders) and the kernel is not exported.
-// After the lock is held the entry is looked up and its image inspected
+// After about a second of waiting it says once on notice who holds the lock
+// and how long it will wait. After the lock is held the entry is looked up and its image inspected
 // again, because a writer may have replaced or removed it while we waited.
-func lockKernel(ctx context.Context, rep *preflight.Report, timeout time.Duration, resolve func() (preflight.Resolution, error)) (*kernelLease, error) {
+func lockKernel(ctx context.Context, rep *preflight.Report, timeout time.Duration, notice io.Writer, resolve func() (preflight.Resolution, error)) (*kernelLease, error) {
 	for attempt := 0; ; attempt++ {
 		k := rep.Kernel()
 		if k == nil || k.Entry == nil || rep.Unavailable != nil {
@@ -46,7 +48,9 @@ func lockKernel(ctx context.Context, rep *preflight.Report, timeout time.Duratio
 		}
 		c := &cache.Cache{Root: filepath.Dir(k.Entry.Dir)}
 		key := k.Entry.Key
+		waiting := noticeLockWait(notice, c.LockPath(key), fmt.Sprintf("cache entry %q", key), timeout)
 		lock, err := c.LockEntry(ctx, key, cache.Shared, timeout)
+		waiting.Stop()
 		var timedOut *cache.LockTimeoutError
 		switch {
 		case errors.As(err, &timedOut):

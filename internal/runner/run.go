@@ -109,7 +109,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		printDryRun(opts, pre, cmd, shardPkgs, shardBy)
 		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
 	}
-	lease, err := lockKernel(ctx, pre, opts.lockTimeout(), func() (preflight.Resolution, error) {
+	lease, err := lockKernel(ctx, pre, opts.lockTimeout(), opts.Stderr, func() (preflight.Resolution, error) {
 		return preflight.ResolveKernel(opts.preflightOptions().Resolve)
 	})
 	if ctx.Err() != nil {
