@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/ktest-dev/ktest/internal/fdlimit"
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/runner"
 	"github.com/ktest-dev/ktest/internal/termtext"
@@ -24,7 +26,11 @@ func reportError(w io.Writer, err error) {
 	// control, and arguments of any size: no line may act on the
 	// terminal, and none is longer than maxErrorLine.
 	fmt.Fprintf(w, "ktest: error: %s\n", safeLines(strings.TrimSpace(err.Error())))
-	for _, h := range hint.Of(err) {
+	hints := hint.Of(err)
+	if h := fdlimit.Hint(err); h != "" && !slices.Contains(hints, h) {
+		hints = append(hints, h)
+	}
+	for _, h := range hints {
 		fmt.Fprintf(w, "  hint: %s\n", safeLines(strings.TrimSpace(h)))
 	}
 }

@@ -246,5 +246,20 @@ func expectExitMain() {
 	}
 }
 
+// withNofileMain is `withnofile N prog args...`: it lowers RLIMIT_NOFILE,
+// soft and hard, to N and execs prog (found on PATH) in its place.
+func withNofileMain() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: withnofile N prog [args...]")
+		os.Exit(2)
+	}
+	n, err := strconv.ParseUint(os.Args[1], 10, 64)
+	must(err)
+	path, err := exec.LookPath(os.Args[2])
+	must(err)
+	must(unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}))
+	must(syscall.Exec(path, os.Args[2:], os.Environ()))
+}
+
 // supervisorEnvPrefix marks ktest's process supervisor in its environment.
 const supervisorEnvPrefix = reaper.EnvVar + "="

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/ktest-dev/ktest/internal/cli"
+	"github.com/ktest-dev/ktest/internal/fdlimit"
 	"github.com/ktest-dev/ktest/internal/reaper"
 )
 
@@ -18,7 +19,12 @@ func main() {
 		os.Exit(reaper.Main())
 	}
 	reaper.Enable()
-	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	// Before anything opens a file: a limit that leaves no room for the Go
+	// runtime's poller is an error here, not a runtime crash later.
+	err := fdlimit.Check()
+	if err == nil {
+		err = run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	}
 	reportError(os.Stderr, err)
 	os.Exit(exitCode(err))
 }

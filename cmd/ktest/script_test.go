@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +34,7 @@ func TestMain(m *testing.M) {
 		"expect-exit": expectExitMain,
 		"holdlock":    holdLockMain,
 		"holdfd":      holdFDMain,
+		"withnofile":  withNofileMain,
 	})
 }
 
@@ -71,10 +74,11 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			// Small synthetic kernel images (valid headers, no kernel).
 			env.Setenv("IMAGES", images)
 			// A real distro kernel, when this host has one ([realkernel]).
-			env.Setenv("REALKERNEL", realKernel)
-			env.Setenv("REALRELEASE", realRelease)
-			env.Setenv("REALLINE", realLine)
-			env.Setenv("REALPATCH", realPatch)
+			k := realKernel()
+			env.Setenv("REALKERNEL", k.path)
+			env.Setenv("REALRELEASE", k.release)
+			env.Setenv("REALLINE", k.line)
+			env.Setenv("REALPATCH", k.patch)
 			// Keep resolution away from this host's /boot and /lib/modules.
 			env.Setenv("KTEST_TEST_HOST_ROOT", filepath.Join(env.WorkDir, "host"))
 			// Text that would act on a terminal (ESC sequences, a newline
@@ -113,10 +117,11 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			case "root":
 				return os.Geteuid() == 0, nil
 			case "realkernel":
-				if realKernel == "" {
+				path := realKernel().path
+				if path == "" {
 					return false, nil
 				}
-				_, err := os.Stat(realKernel)
+				_, err := os.Stat(path)
 				return err == nil, nil
 			case "kvm":
 				return kvmUsable(), nil
@@ -124,20 +129,22 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfile":   cmdWaitFile,
-			"signal":     cmdSignal,
-			"pidgone":    cmdPidGone,
-			"junitcount": cmdJUnitCount,
-			"sleep":      cmdSleep,
-			"sidecars":   cmdSidecars,
-			"lockfree":   cmdLockFree,
-			"fileinfo":   cmdFileInfo,
-			"repeat":     cmdRepeat,
-			"sidecardir": cmdSidecarDir,
-			"useradd":    cmdUseradd,
-			"installbin": cmdInstallbin,
-			"holdsopen":  cmdHoldsOpen,
-			"childpid":   cmdChildPid,
+			"waitfile":    cmdWaitFile,
+			"signal":      cmdSignal,
+			"pidgone":     cmdPidGone,
+			"junitcount":  cmdJUnitCount,
+			"sleep":       cmdSleep,
+			"sidecars":    cmdSidecars,
+			"lockfree":    cmdLockFree,
+			"fileinfo":    cmdFileInfo,
+			"repeat":      cmdRepeat,
+			"sidecardir":  cmdSidecarDir,
+			"useradd":     cmdUseradd,
+			"installbin":  cmdInstallbin,
+			"holdsopen":   cmdHoldsOpen,
+			"childpid":    cmdChildPid,
+			"nofilesweep": cmdNofileSweep,
+			"noinitfiles": cmdNoInitFiles,
 		},
 	}
 }
@@ -145,22 +152,25 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 // realKernel is a real distribution kernel (internal/testkernel), with
 // its release and its MAJOR.MINOR and MAJOR.MINOR.PATCH versions read from
 // its header; all are empty on a host without one. Scripts that need it
-// check [realkernel] first.
-var realKernel, realRelease, realLine, realPatch = func() (path, release, line, patch string) {
+// check [realkernel] first. It is looked up on first use, not in package
+// init: this binary also runs as ktest, which does no file work before main
+// (see nofile.txtar).
+var realKernel = sync.OnceValue(func() (k struct{ path, release, line, patch string }) {
 	path, err := testkernel.Lookup()
 	if err != nil {
-		return "", "", "", ""
+		return k
 	}
 	info, err := preflight.InspectImage(path)
 	if err != nil || info.Release == "" {
-		return "", "", "", ""
+		return k
 	}
 	m := regexp.MustCompile(`^(([0-9]+\.[0-9]+)\.[0-9]+)`).FindStringSubmatch(info.Release)
 	if m == nil {
-		return "", "", "", ""
+		return k
 	}
-	return path, info.Release, m[2], m[1]
-}()
+	k.path, k.release, k.line, k.patch = path, info.Release, m[2], m[1]
+	return k
+})
 
 func goEnv(t *testing.T, key string) string {
 	out, err := exec.Command("go", "env", key).Output()
@@ -340,6 +350,90 @@ func cmdChildPid(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		if time.Now().After(deadline) {
 			ts.Fatalf("process %d has no child after 5s", parent)
+		}
+	}
+}
+
+// runtimeCrash matches what the Go runtime prints when it dies.
+var runtimeCrash = regexp.MustCompile(`fatal error:|\bgoroutine [0-9]+ \[|panic:|SIGSEGV`)
+
+// nofilesweep [-anyexit] FROM TO prog args... runs prog under every open-file
+// limit from FROM to TO (soft and hard, through withnofile). prog must never
+// crash the Go runtime; unless -anyexit, it must either succeed or exit 3
+// with a hint to raise the limit, and it must succeed at TO.
+func cmdNofileSweep(ts *testscript.TestScript, neg bool, args []string) {
+	anyExit := len(args) > 0 && args[0] == "-anyexit"
+	if anyExit {
+		args = args[1:]
+	}
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: nofilesweep [-anyexit] FROM TO prog [args...]")
+	}
+	from, err1 := strconv.Atoi(args[0])
+	to, err2 := strconv.Atoi(args[1])
+	if err1 != nil || err2 != nil || from > to {
+		ts.Fatalf("nofilesweep: bad range %s..%s", args[0], args[1])
+	}
+	for n := from; n <= to; n++ {
+		err := ts.Exec("withnofile", append([]string{strconv.Itoa(n)}, args[2:]...)...)
+		stderr := ts.ReadFile("stderr")
+		code := 0
+		if err != nil {
+			var exitErr *exec.ExitError
+			if !errors.As(err, &exitErr) {
+				ts.Fatalf("ulimit -n %d: %v", n, err)
+			}
+			code = exitErr.ExitCode()
+		}
+		ts.Logf("ulimit -n %d: exit %d: %.300s", n, code, firstLine(stderr))
+		switch {
+		case runtimeCrash.MatchString(stderr):
+			ts.Fatalf("ulimit -n %d: the Go runtime crashed:\n%s", n, stderr)
+		case anyExit:
+		case code != 0 && (code != 3 || !strings.Contains(stderr, "hint: raise the open-file limit")):
+			ts.Fatalf("ulimit -n %d: exit %d without the hint to raise the limit:\n%s", n, code, stderr)
+		case n == to && code != 0:
+			ts.Fatalf("ulimit -n %d: still fails:\n%s", n, stderr)
+		}
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// openedPath matches a file-opening system call in strace's output.
+var openedPath = regexp.MustCompile(`\b(?:open|openat|openat2|creat)\((?:[A-Z_]+, |[0-9]+, )?"([^"]*)"`)
+
+// runtimeOpens are the files the Go runtime itself reads at start (huge
+// page size, cgroup CPU limits), and "/" is fdlimit.Check's probe.
+var runtimeOpens = regexp.MustCompile(`^(/sys/kernel/mm/transparent_hugepage/.*|/proc/self/(cgroup|mountinfo)|/sys/fs/cgroup/.*|/)$`)
+
+// noinitfiles prog args... runs prog under strace (skipping the check where
+// strace is missing or may not trace) and fails if it opened any file other
+// than the Go runtime's own: for `ktest version`, which opens nothing, that
+// is file work in some package's initialisation.
+func cmdNoInitFiles(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: noinitfiles prog [args...]")
+	}
+	if _, err := exec.LookPath("strace"); err != nil {
+		ts.Logf("no strace on this host: not checked")
+		return
+	}
+	trace := ts.MkAbs("noinitfiles.trace")
+	err := ts.Exec("strace", append([]string{"-f", "-qq", "-e", "trace=open,openat,openat2,creat", "-o", trace}, args...)...)
+	if err != nil {
+		if stderr := ts.ReadFile("stderr"); strings.Contains(stderr, "ptrace") {
+			ts.Logf("strace may not trace here: not checked: %s", firstLine(stderr))
+			return
+		}
+		ts.Fatalf("strace %s: %v\n%s", strings.Join(args, " "), err, ts.ReadFile("stderr"))
+	}
+	for _, line := range strings.Split(ts.ReadFile(trace), "\n") {
+		if m := openedPath.FindStringSubmatch(line); m != nil && !runtimeOpens.MatchString(m[1]) {
+			ts.Fatalf("%s opened %s: file work outside main (package init?): %s", args[0], m[1], line)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/ktest-dev/ktest/internal/fdlimit"
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 )
@@ -135,8 +136,11 @@ func classifyKVMFailure(err error, onNoKVM string) (*Unavailable, error) {
 	}
 	switch {
 	case ke.Class == ClassContention:
-		return &Unavailable{Category: skipreport.Contention, Reason: ke.Error(), Errno: errno,
-			Hints: []string{"the host is short of memory or file descriptors, or KVM is busy; retry when it is less loaded"}}, nil
+		hints := []string{"the host is short of memory or file descriptors, or KVM is busy; retry when it is less loaded"}
+		if h := fdlimit.Hint(ke); h != "" {
+			hints = append(hints, h) // EMFILE is ktest's own limit, not the host's load
+		}
+		return &Unavailable{Category: skipreport.Contention, Reason: ke.Error(), Errno: errno, Hints: hints}, nil
 	case (ke.Class == ClassAbsent || ke.Class == ClassPermission) && onNoKVM == OnNoKVMSkip:
 		return &Unavailable{Category: skipreport.NoKVM, Reason: ke.Error(), Errno: errno, Hints: ke.Hints()}, nil
 	case (ke.Class == ClassAbsent || ke.Class == ClassPermission) && onNoKVM == OnNoKVMTCG:

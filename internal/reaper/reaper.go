@@ -73,7 +73,9 @@ func Main() int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(status, "error %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		var errno syscall.Errno
+		errors.As(err, &errno)
+		fmt.Fprintf(status, "error %d %s\n", int(errno), strings.ReplaceAll(err.Error(), "\n", " "))
 		return 3
 	}
 	return code
@@ -178,7 +180,8 @@ func exitStatus(ws unix.WaitStatus) int {
 
 // The status lines the supervisor writes to ktest, in order:
 //
-//	started PID        go test runs as PID (or: error MESSAGE, and nothing more)
+//	started PID        go test runs as PID (or: error ERRNO MESSAGE, and
+//	                   nothing more; ERRNO is 0 without one)
 //	left PID "COMM"    a process still running when go test exited; killed
 //	exit CODE          go test's exit code (128+N for signal N); the tree is gone
 
@@ -199,6 +202,36 @@ func parseLeft(line string) (string, bool) {
 		comm = c
 	}
 	return fmt.Sprintf("pid %s (%s)", pid, comm), true
+}
+
+// remoteError is an error the supervisor reported, with its errno (so that
+// errors.Is(err, syscall.EMFILE) holds in ktest as it did there).
+type remoteError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *remoteError) Error() string { return e.msg }
+
+func (e *remoteError) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
+}
+
+// parseError parses an "error ERRNO MESSAGE" status line.
+func parseError(line string) (error, bool) {
+	rest, ok := strings.CutPrefix(line, "error ")
+	if !ok {
+		return nil, false
+	}
+	num, msg, _ := strings.Cut(rest, " ")
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 {
+		return &remoteError{msg: rest}, true
+	}
+	return &remoteError{msg: msg, errno: syscall.Errno(n)}, true
 }
 
 // parseExit parses the "exit CODE" status line.

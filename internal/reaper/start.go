@@ -119,8 +119,8 @@ func (p *Process) Run(c Command) error {
 			return nil
 		}
 	}
-	if msg, ok := strings.CutPrefix(line, "error "); ok {
-		return errors.New(msg)
+	if err, ok := parseError(line); ok {
+		return err
 	}
 	return fmt.Errorf("the supervisor ended without starting %s (status %q)", c.Path, line)
 }

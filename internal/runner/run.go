@@ -12,6 +12,7 @@ import (
 
 	"gotest.tools/gotestsum/testjson"
 
+	"github.com/ktest-dev/ktest/internal/fdlimit"
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/internal/termtext"
@@ -127,6 +128,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	runDir, err := skipreport.CreateRunDir(opts.sidecarBase(), started)
 	if err != nil {
 		fmt.Fprintf(opts.Stderr, "ktest: warning: %v; running without sidecars\n", err)
+		if h := fdlimit.Hint(err); h != "" {
+			fmt.Fprintf(opts.Stderr, "  hint: %s\n", h)
+		}
 		runDir = nil
 	}
 	// The run directory stays locked until the run is over, so that
