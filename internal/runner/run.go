@@ -226,10 +226,14 @@ func runGoTest(ctx context.Context, opts Options, pending *pendingChild, cmd goC
 		return interruptedResult(signals), nil
 	}
 	child, err := pending.get()
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = child.start(cmd, env, opts.Dir)
 	}
-	if err := child.start(cmd, env, opts.Dir); err != nil {
+	if err != nil {
+		if ctx.Err() != nil {
+			// A signal killed the supervisor while go test was starting.
+			return interruptedResult(signals), nil
+		}
 		return nil, err
 	}
 	signals.attach(child)
