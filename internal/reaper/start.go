@@ -126,11 +126,10 @@ func (p *Process) Run(c Command) error {
 }
 
 // Signal forwards sig to the command's process group, through the
-// supervisor.
+// supervisor. After Wait it does nothing: os.Process signals through a
+// pidfd and knows when the process is gone, so a reused pid is never hit.
 func (p *Process) Signal(sig os.Signal) {
-	if s, ok := sig.(syscall.Signal); ok {
-		_ = unix.Kill(p.cmd.Process.Pid, s)
-	}
+	_ = p.cmd.Process.Signal(sig)
 }
 
 // Kill makes the supervisor kill every process of the tree at once; Wait
