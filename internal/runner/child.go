@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/reaper"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // childProcess is go test running under ktest's supervisor (package
@@ -142,7 +143,7 @@ func (p *childProcess) wait() (int, error) {
 		return -1, fmt.Errorf("wait for go test: %w", err)
 	}
 	if len(res.Left) > 0 {
-		fmt.Fprintf(p.notice, "ktest: go test exited and left %d process(es) running; killed: %s\n", len(res.Left), printable(strings.Join(res.Left, ", ")))
+		fmt.Fprintf(p.notice, "ktest: go test exited and left %d process(es) running; killed: %s\n", len(res.Left), termtext.Line(strings.Join(res.Left, ", ")))
 	}
 	return res.Code, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/cache"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // lockWaitNoticeAfter is how long a wait for the kernel's cache lock stays
@@ -44,7 +45,7 @@ func noticeLockWait(w io.Writer, path, what string, timeout time.Duration) *lock
 		holders, _ := cache.LockHolders(path)
 		more := max(timeout-time.Since(started), 0).Round(100 * time.Millisecond)
 		text := fmt.Sprintf("ktest: waiting for the lock on %s (lockfile %s), held by %s; ktest waits %s more (--lock-timeout %s), then skips the kernel's tests as contention",
-			what, printable(path), describeHolders(holders), more, timeout)
+			what, termtext.Line(path), describeHolders(holders), more, timeout)
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		if !n.stopped {
@@ -71,7 +72,7 @@ func describeHolders(hs []cache.Holder) string {
 	}
 	parts := make([]string, len(hs))
 	for i, h := range hs {
-		parts[i] = fmt.Sprintf("pid=%d user=%s cmd=%s", h.PID, processUser(h.PID), printable(h.Cmdline))
+		parts[i] = fmt.Sprintf("pid=%d user=%s cmd=%s", h.PID, processUser(h.PID), termtext.Line(h.Cmdline))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -93,7 +94,7 @@ func processUser(pid int) string {
 	}
 	uid := strconv.FormatUint(uint64(sys.Uid), 10)
 	if name := passwdName(uid); name != "" {
-		return printable(name)
+		return termtext.Line(name)
 	}
 	return "uid=" + uid
 }
@@ -114,18 +115,4 @@ func passwdName(uid string) string {
 		}
 	}
 	return ""
-}
-
-// printable escapes control characters, so that a holder's command line
-// cannot move the cursor or forge a line of ktest's output.
-func printable(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			fmt.Fprintf(&b, `\x%02x`, r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
