@@ -31,7 +31,19 @@ type StoreSource struct {
 	// Metadata is written as metadata.json after Store fills in defaults;
 	// see Store.
 	Metadata Metadata
+	// Files, when set, writes ktest's own files (which ktstr ignores) into
+	// dir, the entry's KtestDir subdirectory of the staging directory,
+	// which Store creates empty just before the call. Everything Files
+	// writes there is made durable (syncfs) before the entry is published;
+	// when it fails, nothing is published and the staging directory is
+	// removed, so no partial entry is ever seen.
+	Files func(dir string) error
 }
+
+// KtestDir is the subdirectory of an entry holding ktest's own files
+// (StoreSource.Files): fetched kernels keep their modules and config there.
+// ktstr ignores it.
+const KtestDir = "ktest"
 
 // Steps of Store, in order, as passed to storeHook.
 const (
@@ -92,27 +104,11 @@ func hook(step string) {
 // On a filesystem without RENAME_EXCHANGE, replacing an existing entry falls
 // back to two renames; a crash between them leaves no entry (never a torn one).
 func (c *Cache) Store(ctx context.Context, key string, src StoreSource) (Entry, error) {
-	if err := ValidateKey(key); err != nil {
-		return Entry{}, fmt.Errorf("store: %w", err)
-	}
-	meta, err := prepareMetadata(src)
+	in, err := openStoreInputs(key, src)
 	if err != nil {
-		return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
+		return Entry{}, err
 	}
-	img, imgSize, err := openRegular(src.Image, "kernel image")
-	if err != nil {
-		return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
-	}
-	defer img.Close()
-	var vml *os.File
-	var vmlSize int64
-	if src.Vmlinux != "" {
-		if vml, vmlSize, err = openRegular(src.Vmlinux, "vmlinux"); err != nil {
-			return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
-		}
-		defer vml.Close()
-	}
-
+	defer in.close()
 	lock, err := AcquireLock(ctx, c.LockPath(key), Exclusive, c.storeLockTimeout(), lockWhat(key))
 	if err != nil {
 		return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
@@ -120,6 +116,66 @@ func (c *Cache) Store(ctx context.Context, key string, src StoreSource) (Entry, 
 	// Unlocked only after the displaced tree is gone: nobody may see the
 	// entry half-deleted or start a second Store on our debris.
 	defer lock.Unlock()
+	return c.storeHeld(ctx, key, src, in)
+}
+
+// StoreLocked is Store for a caller that already holds the entry's LOCK_EX
+// (from LockEntry with Exclusive), for example a fetch that checked under
+// the lock that the entry is missing and then downloaded it: Store's own
+// lock would wait for the caller's. The lock stays held when StoreLocked
+// returns.
+func (c *Cache) StoreLocked(ctx context.Context, lock *Lock, key string, src StoreSource) (Entry, error) {
+	if lock == nil || lock.Mode() != Exclusive || lock.Path() != c.LockPath(key) {
+		return Entry{}, fmt.Errorf("store %s: StoreLocked needs the entry's own LOCK_EX (lockfile %s)", lockWhat(key), c.LockPath(key))
+	}
+	in, err := openStoreInputs(key, src)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer in.close()
+	return c.storeHeld(ctx, key, src, in)
+}
+
+// storeInputs are Store's checked metadata and open source files.
+type storeInputs struct {
+	meta             Metadata
+	img, vml         *os.File
+	imgSize, vmlSize int64
+}
+
+func (in *storeInputs) close() {
+	in.img.Close()
+	if in.vml != nil {
+		in.vml.Close()
+	}
+}
+
+// openStoreInputs validates key and metadata and opens the source files,
+// before any lock is taken.
+func openStoreInputs(key string, src StoreSource) (*storeInputs, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	meta, err := prepareMetadata(src)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", lockWhat(key), err)
+	}
+	in := &storeInputs{meta: meta}
+	if in.img, in.imgSize, err = openRegular(src.Image, "kernel image"); err != nil {
+		return nil, fmt.Errorf("store %s: %w", lockWhat(key), err)
+	}
+	if src.Vmlinux != "" {
+		if in.vml, in.vmlSize, err = openRegular(src.Vmlinux, "vmlinux"); err != nil {
+			in.img.Close()
+			return nil, fmt.Errorf("store %s: %w", lockWhat(key), err)
+		}
+	}
+	return in, nil
+}
+
+// storeHeld is Store from step 2 on; the caller holds LOCK_EX on key.
+func (c *Cache) storeHeld(ctx context.Context, key string, src StoreSource, in *storeInputs) (Entry, error) {
+	meta := in.meta
 	hook(stepLocked)
 
 	c.sweepDebris(key)
@@ -140,7 +196,7 @@ func (c *Cache) Store(ctx context.Context, key string, src StoreSource) (Entry, 
 	if err := ctx.Err(); err != nil {
 		return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
 	}
-	if err := writeStaging(staging, img, imgSize, vml, vmlSize, &meta, src); err != nil {
+	if err := writeStaging(staging, in.img, in.imgSize, in.vml, in.vmlSize, &meta, src); err != nil {
 		return Entry{}, fmt.Errorf("store %s: %w", lockWhat(key), err)
 	}
 	hook(stepStagingSynced)
@@ -192,8 +248,8 @@ func prepareMetadata(src StoreSource) (Metadata, error) {
 	if err := validateImageName(m.ImageName); err != nil {
 		return Metadata{}, fmt.Errorf("metadata: %w", err)
 	}
-	if m.ImageName == VmlinuxFile {
-		return Metadata{}, fmt.Errorf("metadata: image_name %q collides with the vmlinux file", m.ImageName)
+	if m.ImageName == VmlinuxFile || m.ImageName == KtestDir {
+		return Metadata{}, fmt.Errorf("metadata: image_name %q collides with the %s file", m.ImageName, m.ImageName)
 	}
 	if _, ok := sourceKeys[m.Source.Type]; !ok {
 		return Metadata{}, fmt.Errorf("metadata source type %q is not tarball, git or local; set Metadata.Source.Type", m.Source.Type)
@@ -263,6 +319,12 @@ func writeStaging(staging string, img *os.File, imgSize int64, vml *os.File, vml
 		hook(stepVmlinuxWritten)
 	}
 
+	if src.Files != nil {
+		if err := writeKtestFiles(staging, src.Files); err != nil {
+			return err
+		}
+	}
+
 	res := <-sumc
 	if res.err != nil {
 		return fmt.Errorf("hash the staged image: %w", res.err)
@@ -287,6 +349,29 @@ func writeStaging(staging string, img *os.File, imgSize int64, vml *os.File, vml
 		return err
 	}
 	return w.finish()
+}
+
+// writeKtestFiles creates the staging directory's KtestDir, lets fill
+// write into it, and makes the result durable. fill may write thousands of
+// files (a kernel's modules); one syncfs(2) of the filesystem makes them
+// durable at once, where an fsync each would cost a journal commit each.
+func writeKtestFiles(staging string, fill func(dir string) error) error {
+	dir := filepath.Join(staging, KtestDir)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := fill(dir); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s for syncfs: %w", dir, err)
+	}
+	defer d.Close()
+	if err := controlFd(d, unix.Syncfs); err != nil {
+		return fmt.Errorf("syncfs %s: %w", dir, err)
+	}
+	return nil
 }
 
 // stagingWriter creates the files of a staging directory and overlaps
