@@ -23,6 +23,7 @@ func kernelCommands() map[string]kernelCommand {
 		"rm":    {"remove cache entries by key (entries in use are skipped)", runKernelRm},
 		"clean": {"remove all but the newest N entries, or only corrupt ones", runKernelClean},
 		"path":  {"print the image path of a cached kernel (by key or version)", runKernelPath},
+		"fetch": {"download Debian kernels (with modules and vmlinux) into the cache; prints their keys", runKernelFetch},
 	}
 }
 
@@ -37,6 +38,7 @@ use.
 
 Examples:
   ktest kernel add /boot/vmlinuz-$(uname -r)
+  ktest kernel fetch 6.1 6.12
   ktest kernel list
   ktest kernel path 6.1
   ktest kernel rm 6.9.0-image-x86_64-0123abcd
@@ -78,7 +80,7 @@ func kernelCommandNames(cmds map[string]kernelCommand) []string {
 
 // kernelCommandList is "list, add, rm, clean or path" in a fixed order.
 func kernelCommandList(cmds map[string]kernelCommand) string {
-	order := []string{"list", "add", "rm", "clean", "path"}
+	order := []string{"list", "add", "fetch", "rm", "clean", "path"}
 	var have []string
 	for _, n := range order {
 		if _, ok := cmds[n]; ok {
@@ -95,7 +97,7 @@ func printKernelHelp(w io.Writer, cmds map[string]kernelCommand) error {
 	var b strings.Builder
 	b.WriteString(kernelUsage)
 	b.WriteString("\nCommands:\n")
-	for _, name := range []string{"list", "add", "rm", "clean", "path"} {
+	for _, name := range []string{"list", "add", "fetch", "rm", "clean", "path"} {
 		fmt.Fprintf(&b, "  %-6s %s\n", name, cmds[name].summary)
 	}
 	b.WriteString("\nRun 'ktest kernel <command> --help' for a command's own help.\n\n")
