@@ -560,7 +560,9 @@ func downloadError(err error) error {
 	all := strings.Join(ae.Lines, " ")
 	h := []string{}
 	switch {
-	case strings.Contains(all, "Hash Sum mismatch"), strings.Contains(all, "unexpected size"), strings.Contains(all, "Size mismatch"):
+	case strings.Contains(all, "Remote end closed"), strings.Contains(all, "closed prematurely"), strings.Contains(all, "unexpected size"), strings.Contains(all, "Size mismatch"):
+		h = append(h, "the download was cut off (a flaky network or mirror): retry; nothing was stored")
+	case strings.Contains(all, "Hash Sum mismatch"):
 		h = append(h, "the downloaded file does not match the signed index (a broken mirror or proxy, or a mirror sync in progress): retry later, or with --refresh")
 	case strings.Contains(all, "Unable to locate"), strings.Contains(all, "Can't select"), strings.Contains(all, "not found"):
 		h = append(h, "the package lists changed since the index was written: retry with --refresh")
