@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # setup.sh — prepare a fresh Debian or Ubuntu machine for ktest's demo and
 # tests: install QEMU when it is missing (with apt, as root; otherwise print
-# the command), then put the distribution's cloud kernel into the ktstr
-# kernel cache with scripts/fetch-kernel.sh (which does nothing when it is
-# already cached). Prints the kernel's cache key on stdout.
+# the command), build ktest into .ktest/bin, then fetch the kernels the
+# examples run on (KTEST_KERNELS, default "6.1 6.12") into the ktstr kernel
+# cache with `ktest kernel fetch`, which downloads nothing for kernels
+# already cached. Prints one cache key per kernel on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +25,8 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
 fi
 say "$(qemu-system-x86_64 --version | head -n 1)"
 
-# Build ktest once for fetch-kernel.sh and for the caller.
 bin=${KTEST_BIN_DIR:-$PWD/.ktest/bin}
 mkdir -p "$bin"
 go build -o "$bin/ktest" ./cmd/ktest
-KTEST="$bin/ktest" scripts/fetch-kernel.sh
+# shellcheck disable=SC2086 # KTEST_KERNELS is a list of SPECs
+"$bin/ktest" kernel fetch ${KTEST_KERNELS:-6.1 6.12}
