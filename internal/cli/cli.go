@@ -33,7 +33,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"version": {"print ktest's version", runVersion},
 		"stats":   {"statistics over run and skip sidecars", runStats},
-		"kernel":  {"manage the kernel cache: list, add, rm, clean, path", runKernel},
+		"kernel":  {"manage the kernel cache: list, add, fetch, rm, clean, path", runKernel},
 		"locks":   {"list the cache's lockfiles and who holds them", runLocks},
 		"doctor":  {"check KVM, the kernel, the cache and tools without running tests", runDoctor},
 		"help":    {"print this help", func(_ context.Context, _ []string, stdio IO) error { return printRunHelp(stdio.Stdout) }},
