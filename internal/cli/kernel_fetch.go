@@ -148,7 +148,7 @@ func fetchLive(w io.Writer) bool {
 }
 
 func newDebianSource(stderr io.Writer) (*debian.Source, *debian.Config, error) {
-	cfg, err := debian.ConfigFromEnv(os.Getenv)
+	cfg, err := debian.ConfigFromEnv(os.LookupEnv)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kernel fetch: %w", err)
 	}

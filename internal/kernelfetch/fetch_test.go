@@ -38,7 +38,7 @@ func hermetic(t *testing.T) (*kernelfetch.Fetcher, *debiantest.Server) {
 	t.Setenv(debian.EnvMirror, srv.URL)
 	t.Setenv(debian.EnvKeyring, a.Keyring)
 	t.Setenv(debian.EnvMinValid, "")
-	cfg, err := debian.ConfigFromEnv(os.Getenv)
+	cfg, err := debian.ConfigFromEnv(os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

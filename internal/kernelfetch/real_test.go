@@ -58,7 +58,7 @@ func TestRealArchiveKernels(t *testing.T) {
 	// A mirror snapshot may be older than sid's week-long Valid-Until;
 	// this test is about package layouts, not about the archive's age.
 	t.Setenv(debian.EnvMinValid, "3650d")
-	cfg, err := debian.ConfigFromEnv(os.Getenv)
+	cfg, err := debian.ConfigFromEnv(os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

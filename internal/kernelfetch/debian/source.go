@@ -82,8 +82,10 @@ type Config struct {
 
 // ConfigFromEnv returns the default configuration with the environment's
 // overrides: the mirror, keyring and minimum Release validity, and the
-// private apt directory os.UserCacheDir()/ktest/apt.
-func ConfigFromEnv(getenv func(string) string) (*Config, error) {
+// private apt directory cache.UserCacheHome()/ktest/apt (lookupenv is
+// usually os.LookupEnv).
+func ConfigFromEnv(lookupenv func(string) (string, bool)) (*Config, error) {
+	getenv := func(k string) string { v, _ := lookupenv(k); return v }
 	cfg := &Config{
 		Mirror:  DefaultMirror,
 		Keyring: DefaultKeyring,
@@ -110,9 +112,9 @@ func ConfigFromEnv(getenv func(string) string) (*Config, error) {
 		}
 		cfg.MinValidTime = d
 	}
-	base, err := os.UserCacheDir()
+	base, err := cache.UserCacheHome(lookupenv)
 	if err != nil {
-		return nil, fmt.Errorf("find the user cache directory for ktest's apt state: %w", err)
+		return nil, fmt.Errorf("find the cache directory for ktest's apt state: %w", err)
 	}
 	cfg.CacheBase = base
 	cfg.Dir = filepath.Join(base, "ktest", "apt")
