@@ -77,6 +77,9 @@ func runTests(ctx context.Context, args []string, stdio IO) error {
 	// Test seam: relocate /boot and /lib/modules for kernel resolution.
 	opts.Resolve.HostRoot = os.Getenv("KTEST_TEST_HOST_ROOT")
 	opts.Stdout, opts.Stderr = stdio.Stdout, stdio.Stderr
+	if err := fetchForRun(ctx, flags.fetch, opts, stdio.Stderr); err != nil {
+		return err
+	}
 	_, err := runner.Run(ctx, opts)
 	return err
 }

@@ -216,7 +216,7 @@ func entrySize(dir string) int64 {
 
 func printKernelTable(w io.Writer, rows []kernelEntryJSON, holdersUnknown bool) error {
 	if len(rows) == 0 {
-		_, err := fmt.Fprintln(w, "no cached kernels; add one with: ktest kernel add IMAGE (or scripts/fetch-kernel.sh)")
+		_, err := fmt.Fprintln(w, "no cached kernels; add one with: ktest kernel fetch 6.12 (a Debian kernel), or ktest kernel add IMAGE")
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -89,19 +89,25 @@ func newestWithVersion(c *cache.Cache, want string) (cache.Entry, error) {
 		return cache.Entry{}, fmt.Errorf("kernel path: %w", err)
 	}
 	var seen []string
+	var best *cache.Entry
 	for _, e := range entries {
 		if !e.Valid() || e.Metadata.Version == nil {
 			continue
 		}
 		v := *e.Metadata.Version
-		if preflight.VersionMatches(v, want) {
-			return e, nil
+		// The newest matching version, as --kernel picks it.
+		if preflight.VersionMatches(v, want) && (best == nil || preflight.CompareReleases(v, *best.Metadata.Version) > 0) {
+			e := e
+			best = &e
 		}
 		seen = append(seen, termtext.Line(v))
+	}
+	if best != nil {
+		return *best, nil
 	}
 	msg := fmt.Sprintf("kernel path: no valid cache entry in %s has version %s", echo(c.Root), echo(want))
 	if len(seen) > 0 {
 		msg += " (cached versions: " + termtext.Clip(strings.Join(seen, ", "), 0) + ")"
 	}
-	return cache.Entry{}, hint.Wrap(errors.New(msg), "add one with ktest kernel add IMAGE (or scripts/fetch-kernel.sh)")
+	return cache.Entry{}, hint.Wrap(errors.New(msg), "fetch one with ktest kernel fetch "+echo(want)+", or add one with ktest kernel add IMAGE")
 }

@@ -21,6 +21,8 @@ type runFlags struct {
 	set  *flag.FlagSet
 	opts runner.Options
 	help bool
+	// fetch is --fetch: fetch a --kernel version that is not cached first.
+	fetch bool
 	// expect describes each flag's value for error messages.
 	expect map[string]string
 }
@@ -55,6 +57,8 @@ func newRunFlags() *runFlags {
 	f.expect["grace-period"] = "a duration such as 10s or 1m"
 	f.set.BoolVar(&f.opts.DryRun, "dry-run", false, "print the go command and the environment ktest would add; run nothing")
 	f.expect["dry-run"] = "true or false"
+	f.set.BoolVar(&f.fetch, "fetch", false, "fetch a --kernel version that is not cached first, as ktest kernel fetch does (also KTEST_FETCH=1)")
+	f.expect["fetch"] = "true or false"
 	f.set.BoolVar(&f.help, "help", false, "print this help")
 	return f
 }

@@ -91,7 +91,7 @@ func IsVersionID(id string) bool { return versionID.MatchString(id) }
 
 // noKernelHints are the hints of a no-kernel SKIP (SPEC §5).
 var noKernelHints = []string{
-	"add one to the cache: ktest kernel add <image> (or scripts/fetch-kernel.sh)",
+	"add one to the cache: ktest kernel fetch 6.12 (a Debian kernel), or ktest kernel add <image>",
 	"or point at an image: KTSTR_TEST_KERNEL=/path/to/bzImage",
 	"or pass --kernel PATH|VERSION|KEY",
 }
@@ -308,16 +308,22 @@ func (r *resolver) cacheVersion(source, what, version string) (*Kernel, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	var seen []string
+	var best *cache.Entry
 	for _, e := range entries {
 		if !e.Valid() || e.Metadata.Version == nil {
 			continue
 		}
 		v := *e.Metadata.Version
 		seen = append(seen, v)
-		if VersionMatches(v, version) {
+		// The newest matching version, not the newest built_at: a 6.12.95
+		// fetched after 6.12.117 does not win. Ties keep List's order.
+		if VersionMatches(v, version) && (best == nil || CompareReleases(v, *best.Metadata.Version) > 0) {
 			e := e
-			return r.validate(source, e.ImagePath(), &e)
+			best = &e
 		}
+	}
+	if best != nil {
+		return r.validate(source, best.ImagePath(), best)
 	}
 	r.step(source, version, "no cache entry has this version")
 	msg := fmt.Errorf("%s: no cache entry in %s has version %s", what, c.Root, version)
