@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -43,6 +45,8 @@ func TestFetchScripts(t *testing.T) {
 	p.Cmds["debianrepo"] = cmdDebianRepo
 	p.Cmds["tmpfs"] = cmdTmpfs
 	p.Cmds["nopartial"] = cmdNoPartial
+	p.Cmds["signalfetch"] = cmdSignalFetch
+	p.Cmds["noapt"] = cmdNoApt
 	testscript.Run(t, p)
 }
 
@@ -54,12 +58,13 @@ type scriptRepo struct {
 	srv     *debiantest.Server
 }
 
-// debianrepo start | stop | mode MODE | debs N
+// debianrepo start | stop | mode MODE | debs N | waitdeb N
 //
 // start serves the archive and points KTEST_DEBIAN_MIRROR and
 // KTEST_DEBIAN_KEYRING at it; stop takes the mirror down; mode sets a
-// failure mode (ok, truncate, tamper-deb, tamper-inrelease); debs N checks
-// that exactly N .deb files were requested since start.
+// failure mode (ok, truncate, tamper-deb, tamper-inrelease, hang); debs N
+// checks that exactly N .deb files were requested since start; waitdeb N
+// waits until N were.
 func cmdDebianRepo(ts *testscript.TestScript, neg bool, args []string) {
 	r := ts.Value(repoKey{}).(*scriptRepo)
 	r.mu.Lock()
@@ -78,6 +83,16 @@ func cmdDebianRepo(ts *testscript.TestScript, neg bool, args []string) {
 		r.srv.Close()
 	case "mode":
 		r.srv.SetMode(args[1])
+	case "waitdeb":
+		want, err := strconv.ParseInt(args[1], 10, 64)
+		ts.Check(err)
+		deadline := time.Now().Add(30 * time.Second)
+		for r.srv.DebRequests() < want {
+			if time.Now().After(deadline) {
+				ts.Fatalf("no .deb was requested within 30s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	case "debs":
 		want, err := strconv.ParseInt(args[1], 10, 64)
 		ts.Check(err)
@@ -120,5 +135,83 @@ func cmdNoPartial(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if (len(left) == 0) == neg {
 		ts.Fatalf("cache root holds %s", fmt.Sprint(strings.Join(left, ", ")))
+	}
+}
+
+// descendants returns the pids of this test process's descendants whose
+// command line starts with argv (argv[0] compared by base name).
+func descendants(argv ...string) []int {
+	self := os.Getpid()
+	parent := func(pid int) int {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) < 2 {
+			return 0
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		return ppid
+	}
+	des, _ := os.ReadDir("/proc")
+	var out []int
+	for _, de := range des {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		args := strings.Split(string(cmd), "\x00")
+		if len(args) < len(argv) || filepath.Base(args[0]) != argv[0] || strings.Join(args[1:len(argv)], " ") != strings.Join(argv[1:], " ") {
+			continue
+		}
+		for p := parent(pid); p > 1; p = parent(p) {
+			if p == self {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// signalfetch INT|TERM|HUP|KILL sends the signal to the `ktest kernel fetch`
+// processes this script started.
+func cmdSignalFetch(ts *testscript.TestScript, neg bool, args []string) {
+	sig := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL}[args[0]]
+	pids := descendants("ktest", "kernel", "fetch")
+	if len(pids) == 0 {
+		ts.Fatalf("no ktest kernel fetch process to signal")
+	}
+	for _, pid := range pids {
+		ts.Check(syscall.Kill(pid, sig))
+	}
+}
+
+// noapt checks, for up to 5s, that no apt-get runs with this script's
+// private apt configuration (whoever its parent is now).
+func cmdNoApt(ts *testscript.TestScript, neg bool, args []string) {
+	conf := "APT_CONFIG=" + ts.MkAbs(".cache/ktest/apt/apt.conf")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []string
+		des, _ := os.ReadDir("/proc")
+		for _, de := range des {
+			if _, err := strconv.Atoi(de.Name()); err != nil {
+				continue
+			}
+			env, _ := os.ReadFile(filepath.Join("/proc", de.Name(), "environ"))
+			if strings.Contains(string(env), conf+"\x00") {
+				left = append(left, de.Name())
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("apt processes still running with this script's configuration: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -101,6 +101,12 @@ func runKernelFetch(ctx context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	return fetchInterruptible(ctx, stdio.Stderr, func(ctx context.Context) error {
+		return fetchAll(ctx, src, cfg, req, stdio)
+	})
+}
+
+func fetchAll(ctx context.Context, src *debian.Source, cfg *debian.Config, req fetchRequest, stdio IO) error {
 	if req.list {
 		return listFetchable(ctx, src, req, stdio)
 	}

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/kernelfetch"
@@ -60,12 +63,40 @@ func fetchForRun(ctx context.Context, flag bool, opts runner.Options, stderr io.
 		return err
 	}
 	f := &kernelfetch.Fetcher{Cache: c, Source: src, WorkDir: filepath.Join(cfg.Dir, "work"), Notes: stderr}
-	res, err := f.Fetch(ctx, spec)
-	if err != nil {
-		return fmt.Errorf("--fetch --kernel %s: %w", opts.Kernel, err)
+	return fetchInterruptible(ctx, stderr, func(ctx context.Context) error {
+		res, err := f.Fetch(ctx, spec)
+		if err != nil {
+			return fmt.Errorf("--fetch --kernel %s: %w", opts.Kernel, err)
+		}
+		if res.Downloaded {
+			fmt.Fprintf(stderr, "ktest: --fetch: fetched %s for --kernel %s\n", res.Key, opts.Kernel)
+		}
+		return nil
+	})
+}
+
+// fetchInterruptible runs fn with a context that SIGINT, SIGTERM and SIGHUP
+// cancel, so that apt (in its own process group) is killed and nothing is
+// stored; the signal then becomes ktest's 128+N exit status.
+func fetchInterruptible(ctx context.Context, stderr io.Writer, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigc)
+	var got atomic.Value
+	go func() {
+		select {
+		case s := <-sigc:
+			got.Store(s)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := fn(ctx)
+	if s, ok := got.Load().(os.Signal); ok {
+		fmt.Fprintf(stderr, "ktest: kernel fetch interrupted by %v; apt was stopped and nothing partial was stored\n", s)
+		return &runner.InterruptedError{Signal: s}
 	}
-	if res.Downloaded {
-		fmt.Fprintf(stderr, "ktest: --fetch: fetched %s for --kernel %s\n", res.Key, opts.Kernel)
-	}
-	return nil
+	return err
 }

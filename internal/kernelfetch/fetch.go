@@ -7,7 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ktest-dev/ktest/internal/bzimage"
 	"github.com/ktest-dev/ktest/internal/cache"
@@ -134,12 +138,34 @@ func (f *Fetcher) Fetch(ctx context.Context, spec Spec) (Result, error) {
 	return f.download(ctx, lock, c)
 }
 
+// sweepWork removes the work directories ("PID-KEY-*") of processes that
+// no longer exist: a fetch killed by SIGKILL leaves its downloads there.
+// WorkDir is a private directory of this user's, so whatever is in it with
+// that name form is a fetch's.
+func sweepWork(dir string) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		pidText, _, ok := strings.Cut(de.Name(), "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || !de.IsDir() {
+			continue
+		}
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			os.RemoveAll(filepath.Join(dir, de.Name()))
+		}
+	}
+}
+
 // download fetches c into a work directory and stores it under lock.
 func (f *Fetcher) download(ctx context.Context, lock *cache.Lock, c Candidate) (Result, error) {
 	if err := os.MkdirAll(f.WorkDir, 0o700); err != nil {
 		return Result{}, fmt.Errorf("fetch %s: %w", c.Key, err)
 	}
-	work, err := os.MkdirTemp(f.WorkDir, c.Key+"-")
+	sweepWork(f.WorkDir)
+	work, err := os.MkdirTemp(f.WorkDir, strconv.Itoa(os.Getpid())+"-"+c.Key+"-")
 	if err != nil {
 		return Result{}, fmt.Errorf("fetch %s: %w", c.Key, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,7 +127,12 @@ func (a *aptRunner) run(ctx context.Context, workdir string, args ...string) (st
 	cmd.Dir = workdir
 	cmd.Env = append(os.Environ(), "APT_CONFIG="+filepath.Join(a.dir, aptConfName), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
 	cmd.Stdin = nil
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (a terminal's ^C reaches ktest, which stops
+	// it), and SIGKILL when ktest dies: Pdeathsig follows the thread that
+	// started the child, so that thread stays locked until Wait returns.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = aptWaitDelay
 	var out bytes.Buffer

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 )
@@ -21,7 +22,12 @@ var errStop = errors.New("stop")
 // the walk early (dpkg-deb is then killed, which is not an error).
 func walkDeb(ctx context.Context, dpkgDeb, path string, fn func(name string, hdr *tar.Header, r io.Reader) error) error {
 	cmd := exec.CommandContext(ctx, dpkgDeb, "--fsys-tarfile", path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (a terminal's ^C reaches ktest, which stops
+	// it), and SIGKILL when ktest dies: Pdeathsig follows the thread that
+	// started the child, so that thread stays locked until Wait returns.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = aptWaitDelay
 	var stderr bytes.Buffer

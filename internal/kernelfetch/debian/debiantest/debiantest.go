@@ -270,14 +270,16 @@ const (
 	ModeTruncate        = "truncate"         // .deb responses stop half way and the connection drops
 	ModeTamperDeb       = "tamper-deb"       // .deb responses have one byte changed
 	ModeTamperInRelease = "tamper-inrelease" // InRelease text changed under its signature
+	ModeHang            = "hang"             // .deb responses send headers, then nothing until the client goes
 )
 
 // Server serves an Archive on 127.0.0.1.
 type Server struct {
-	URL  string // the mirror URL: http://127.0.0.1:PORT/debian
-	srv  *httptest.Server
-	mode atomic.Value
-	debs atomic.Int64
+	URL      string // the mirror URL: http://127.0.0.1:PORT/debian
+	srv      *httptest.Server
+	mode     atomic.Value
+	debs     atomic.Int64
+	debsDone atomic.Int64
 }
 
 // Serve starts serving a on loopback.
@@ -290,6 +292,16 @@ func Serve(a *Archive) *Server {
 		switch {
 		case strings.HasSuffix(r.URL.Path, ".deb"):
 			s.debs.Add(1)
+			defer s.debsDone.Add(1)
+			if mode == ModeHang {
+				if st, err := os.Stat(filepath.Join(a.Root, strings.TrimPrefix(r.URL.Path, "/debian"))); err == nil {
+					w.Header().Set("Content-Length", fmt.Sprint(st.Size()))
+				}
+				w.WriteHeader(http.StatusOK)
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+				return
+			}
 			if mode == ModeTruncate || mode == ModeTamperDeb {
 				s.serveBroken(w, r, a, mode)
 				return
