@@ -138,9 +138,10 @@ func cmdNoPartial(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// descendants returns the pids of this test process's descendants whose
-// command line starts with argv (argv[0] compared by base name).
-func descendants(argv ...string) []int {
+// descendants returns the pids of this test process's descendants that run
+// in dir (scripts run in parallel, each in its own $WORK) and whose command
+// line starts with argv (argv[0] compared by base name).
+func descendants(dir string, argv ...string) []int {
 	self := os.Getpid()
 	parent := func(pid int) int {
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -161,6 +162,9 @@ func descendants(argv ...string) []int {
 		if err != nil {
 			continue
 		}
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || (cwd != dir && !strings.HasPrefix(cwd, dir+"/")) {
+			continue
+		}
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		args := strings.Split(string(cmd), "\x00")
 		if len(args) < len(argv) || filepath.Base(args[0]) != argv[0] || strings.Join(args[1:len(argv)], " ") != strings.Join(argv[1:], " ") {
@@ -177,10 +181,10 @@ func descendants(argv ...string) []int {
 }
 
 // signalfetch INT|TERM|HUP|KILL sends the signal to the `ktest kernel fetch`
-// processes this script started.
+// processes this script started (descendants running in its $WORK).
 func cmdSignalFetch(ts *testscript.TestScript, neg bool, args []string) {
 	sig := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL}[args[0]]
-	pids := descendants("ktest", "kernel", "fetch")
+	pids := descendants(ts.Getenv("WORK"), "ktest", "kernel", "fetch")
 	if len(pids) == 0 {
 		ts.Fatalf("no ktest kernel fetch process to signal")
 	}
