@@ -1,6 +1,9 @@
 package kernelfetch
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseSpec(t *testing.T) {
 	for in, want := range map[string]SpecKind{
@@ -44,4 +47,25 @@ func TestDebianKeyKeepsTheScriptsForm(t *testing.T) {
 	if k := DebianKey("7.3-cloud-amd64", "1:7.3~rc7-1~exp1"); k != "7.3-cloud-amd64-deb-1_7.3_rc7-1_exp1" {
 		t.Errorf("key %q", k)
 	}
+}
+
+func FuzzParseSpec(f *testing.F) {
+	for _, s := range []string{"6.1", "7.3-rc", "bookworm", "6.12.95-1~bpo12+1", "6.1.0-50-cloud-amd64", "../x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		spec, err := ParseSpec(s)
+		if err != nil {
+			return
+		}
+		if spec.Raw != s || spec.Kind < SpecLine || spec.Kind > SpecRelease {
+			t.Fatalf("ParseSpec(%q) = %+v", s, spec)
+		}
+		if strings.ContainsAny(s, "/ \x00\n") || strings.HasPrefix(s, "-") {
+			t.Fatalf("accepted %q", s)
+		}
+		if k := DebianKey("6.1.0-50-cloud-amd64", s); strings.ContainsAny(k, "/:~ ") {
+			t.Fatalf("key %q", k)
+		}
+	})
 }

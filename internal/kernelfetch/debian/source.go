@@ -285,18 +285,29 @@ func (s *Source) notFound(ix *Index, spec kernelfetch.Spec) error {
 	return hint.Wrap(errors.New(msg), hints...)
 }
 
-// badSuiteHints turns apt's complaints into what to do about them.
+// badSuiteHints turns apt's complaints into what to do about them, one
+// hint per kind of problem found.
 func badSuiteHints(bad []string) []string {
 	all := strings.Join(bad, " ")
+	has := func(subs ...string) bool {
+		for _, sub := range subs {
+			if strings.Contains(all, sub) {
+				return true
+			}
+		}
+		return false
+	}
 	var hints []string
-	switch {
-	case strings.Contains(all, "is expired"):
+	if has("is expired") {
 		hints = append(hints, "the archive's Release file is past its Valid-Until; if this is a frozen mirror or snapshot you trust, set "+EnvMinValid+"=60d")
-	case strings.Contains(all, "NO_PUBKEY"), strings.Contains(all, "BADSIG"), strings.Contains(all, "not signed"), strings.Contains(all, "signatures were invalid"), strings.Contains(all, "signature"):
+	}
+	if has("NO_PUBKEY", "BADSIG", "is not signed", "signatures were invalid", "signature verification") {
 		hints = append(hints, "the archive's signature did not verify against the keyring: check the mirror (KTEST_DEBIAN_MIRROR), the keyring (KTEST_DEBIAN_KEYRING) and the clock")
-	case strings.Contains(all, "does not have a Release file"), strings.Contains(all, "404"):
+	}
+	if has("does not have a Release file", " 404 ", "404  Not Found") {
 		hints = append(hints, "the mirror does not have that suite (an old or partial mirror?); choose another suite or mirror")
-	case strings.Contains(all, "Could not connect"), strings.Contains(all, "Could not resolve"), strings.Contains(all, "Connection"), strings.Contains(all, "timed out"):
+	}
+	if has("Could not connect", "Unable to connect", "Could not resolve", "Temporary failure resolving", "Connection refused", "Connection timed out", "timed out") {
 		hints = append(hints, aptTimeoutHint)
 	}
 	return hints
