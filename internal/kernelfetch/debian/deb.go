@@ -1,7 +1,6 @@
 package debian
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -20,7 +19,7 @@ var errStop = errors.New("stop")
 // `dpkg-deb --fsys-tarfile` and calls fn for each regular file with its
 // path (without the leading "./") and content. fn returns errStop to end
 // the walk early (dpkg-deb is then killed, which is not an error).
-func walkDeb(ctx context.Context, dpkgDeb, path string, fn func(name string, hdr *tar.Header, r io.Reader) error) error {
+func walkDeb(ctx context.Context, dpkgDeb, path string, fn func(name string, e tarEntry, r io.Reader) error) error {
 	cmd := exec.CommandContext(ctx, dpkgDeb, "--fsys-tarfile", path)
 	// Its own process group (a terminal's ^C reaches ktest, which stops
 	// it), and SIGKILL when ktest dies: Pdeathsig follows the thread that
@@ -60,24 +59,13 @@ func walkDeb(ctx context.Context, dpkgDeb, path string, fn func(name string, hdr
 	return nil
 }
 
-func walkTar(r io.Reader, fn func(name string, hdr *tar.Header, r io.Reader) error) error {
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
+func walkTar(r io.Reader, fn func(name string, e tarEntry, r io.Reader) error) error {
+	return readTar(r, func(e tarEntry, body io.Reader) error {
+		if !e.Regular() {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("tar: %w", err)
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		name := strings.TrimPrefix(hdr.Name, "./")
-		if err := fn(name, hdr, tr); err != nil {
-			return err
-		}
-	}
+		return fn(strings.TrimPrefix(e.Name, "./"), e, body)
+	})
 }
 
 // moduleRel returns a data-archive path's place in the module directory

@@ -6,7 +6,6 @@
 package debian
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -484,12 +483,12 @@ func (s *Source) Download(ctx context.Context, c kernelfetch.Candidate, work str
 	}
 	u.Modules = func(ctx context.Context, fn func(rel string, mode fs.FileMode, r io.Reader) error) error {
 		for _, deb := range moduleDebs {
-			err := walkDeb(ctx, s.cfg.DpkgDeb, deb, func(name string, hdr *tar.Header, r io.Reader) error {
+			err := walkDeb(ctx, s.cfg.DpkgDeb, deb, func(name string, e tarEntry, r io.Reader) error {
 				rel := moduleRel(name, c.Release)
 				if rel == "" || notModuleFile(rel) {
 					return nil
 				}
-				return fn(rel, hdr.FileInfo().Mode().Perm(), r)
+				return fn(rel, fs.FileMode(e.Mode).Perm(), r)
 			})
 			if err != nil {
 				return err
@@ -504,7 +503,7 @@ func (s *Source) Download(ctx context.Context, c kernelfetch.Candidate, work str
 // u.Image and u.Config, stopping at the first module file (in the image
 // layout they precede the modules).
 func (s *Source) extractBoot(ctx context.Context, deb, release string, u *kernelfetch.Unpacked) error {
-	return walkDeb(ctx, s.cfg.DpkgDeb, deb, func(name string, hdr *tar.Header, r io.Reader) error {
+	return walkDeb(ctx, s.cfg.DpkgDeb, deb, func(name string, _ tarEntry, r io.Reader) error {
 		var dst string
 		switch {
 		case isImagePath(name, release):
