@@ -32,13 +32,20 @@ func TestFetchScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The archive is served by debianserve, a process of its own: this
+	// test binary is the ktest the scripts run and must link no
+	// networking (ktest is a static binary that opens nothing at start).
+	serve := filepath.Join(t.TempDir(), "debianserve")
+	if out, err := exec.Command("go", "build", "-o", serve, "../../internal/kernelfetch/debian/debiantest/debianserve").CombinedOutput(); err != nil {
+		t.Fatalf("build debianserve: %v\n%s", err, out)
+	}
 	p := scriptParams(t, "testdata/fetch")
 	setup := p.Setup
 	p.Setup = func(env *testscript.Env) error {
 		if err := setup(env); err != nil {
 			return err
 		}
-		env.Values[repoKey{}] = &scriptRepo{archive: archive}
+		env.Values[repoKey{}] = &scriptRepo{archive: archive, serve: serve}
 		env.Setenv("KTSTR_CACHE_DIR", filepath.Join(env.WorkDir, "kernels"))
 		return nil
 	}
@@ -54,8 +61,49 @@ type repoKey struct{}
 
 type scriptRepo struct {
 	archive *debiantest.Archive
+	serve   string // the debianserve binary
 	mu      sync.Mutex
-	srv     *debiantest.Server
+	state   string    // the running server's control directory
+	cmd     *exec.Cmd // the running server
+}
+
+// start runs debianserve on the archive and returns its URL.
+func (r *scriptRepo) start(ts *testscript.TestScript) string {
+	state, err := os.MkdirTemp(ts.Getenv("WORK"), ".debianserve-")
+	ts.Check(err)
+	cmd := exec.Command(r.serve, "-root", r.archive.Root, "-state", state)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	ts.Check(cmd.Start())
+	ts.Defer(func() { r.kill(cmd) })
+	r.state, r.cmd = state, cmd
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if url, err := os.ReadFile(filepath.Join(state, "url")); err == nil {
+			return string(url)
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("debianserve wrote no url within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *scriptRepo) kill(cmd *exec.Cmd) {
+	if cmd.ProcessState == nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}
+}
+
+// debs is the number of .deb requests the running server answered.
+func (r *scriptRepo) debs() int64 {
+	b, err := os.ReadFile(filepath.Join(r.state, "debs"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
 }
 
 // debianrepo start | stop | mode MODE | debs N | waitdeb N
@@ -74,20 +122,19 @@ func cmdDebianRepo(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	switch args[0] {
 	case "start":
-		r.srv = debiantest.Serve(r.archive)
-		srv := r.srv
-		ts.Defer(srv.Close)
-		ts.Setenv("KTEST_DEBIAN_MIRROR", srv.URL)
+		ts.Setenv("KTEST_DEBIAN_MIRROR", r.start(ts))
 		ts.Setenv("KTEST_DEBIAN_KEYRING", r.archive.Keyring)
 	case "stop":
-		r.srv.Close()
+		r.kill(r.cmd)
 	case "mode":
-		r.srv.SetMode(args[1])
+		tmp := filepath.Join(r.state, ".mode.tmp")
+		ts.Check(os.WriteFile(tmp, []byte(args[1]), 0o644))
+		ts.Check(os.Rename(tmp, filepath.Join(r.state, "mode")))
 	case "waitdeb":
 		want, err := strconv.ParseInt(args[1], 10, 64)
 		ts.Check(err)
 		deadline := time.Now().Add(30 * time.Second)
-		for r.srv.DebRequests() < want {
+		for r.debs() < want {
 			if time.Now().After(deadline) {
 				ts.Fatalf("no .deb was requested within 30s")
 			}
@@ -96,7 +143,7 @@ func cmdDebianRepo(ts *testscript.TestScript, neg bool, args []string) {
 	case "debs":
 		want, err := strconv.ParseInt(args[1], 10, 64)
 		ts.Check(err)
-		if got := r.srv.DebRequests(); (got == want) == neg {
+		if got := r.debs(); (got == want) == neg {
 			ts.Fatalf(".deb requests: %d, want %d", got, want)
 		}
 	default:

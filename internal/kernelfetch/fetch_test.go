@@ -15,12 +15,13 @@ import (
 	"github.com/ktest-dev/ktest/internal/kernelfetch"
 	"github.com/ktest-dev/ktest/internal/kernelfetch/debian"
 	"github.com/ktest-dev/ktest/internal/kernelfetch/debian/debiantest"
+	"github.com/ktest-dev/ktest/internal/kernelfetch/debian/debiantest/httpserve"
 	"github.com/ktest-dev/ktest/internal/preflight"
 )
 
 // hermetic returns a Fetcher on a signed synthetic archive served on
 // loopback, with a private apt directory and cache in temp dirs.
-func hermetic(t *testing.T) (*kernelfetch.Fetcher, *debiantest.Server) {
+func hermetic(t *testing.T) (*kernelfetch.Fetcher, *httpserve.Server) {
 	t.Helper()
 	for _, tool := range []string{"apt-get", "dpkg-deb", "gpg"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -32,7 +33,7 @@ func hermetic(t *testing.T) (*kernelfetch.Fetcher, *debiantest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := debiantest.Serve(a)
+	srv := httpserve.Serve(a)
 	t.Cleanup(srv.Close)
 	t.Setenv("XDG_CACHE_HOME", filepath.Join(tmp, "xdg"))
 	t.Setenv(debian.EnvMirror, srv.URL)

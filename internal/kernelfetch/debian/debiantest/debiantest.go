@@ -2,8 +2,10 @@
 // kernel packages and serves it on loopback, for the fetch tests: real
 // dpkg-deb packages, a real Release file clear-signed with a throwaway gpg
 // key, and an HTTP server that can be told to fail the ways a mirror does
-// (down, truncated downloads, a tampered InRelease or .deb). Only tests
-// import it.
+// (down, truncated downloads, a tampered InRelease or .deb: see the
+// httpserve package and the debianserve command). Only tests import it;
+// it links no networking, so that the cmd/ktest test binary, which is the
+// ktest its scripts run, stays a static binary like ktest itself.
 package debiantest
 
 import (
@@ -12,15 +14,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/bzimage/bzimagetest"
@@ -264,7 +262,7 @@ func writeSuite(root, gnupg, suite string, stanzas []string) error {
 	return os.WriteFile(filepath.Join(dir, "InRelease"), signed, 0o644)
 }
 
-// Failure modes of a Server.
+// Failure modes of a server of the archive (httpserve, debianserve).
 const (
 	ModeOK              = "ok"
 	ModeTruncate        = "truncate"         // .deb responses stop half way and the connection drops
@@ -272,89 +270,3 @@ const (
 	ModeTamperInRelease = "tamper-inrelease" // InRelease text changed under its signature
 	ModeHang            = "hang"             // .deb responses send headers, then nothing until the client goes
 )
-
-// Server serves an Archive on 127.0.0.1.
-type Server struct {
-	URL      string // the mirror URL: http://127.0.0.1:PORT/debian
-	srv      *httptest.Server
-	mode     atomic.Value
-	debs     atomic.Int64
-	debsDone atomic.Int64
-}
-
-// Serve starts serving a on loopback.
-func Serve(a *Archive) *Server {
-	s := &Server{}
-	s.mode.Store(ModeOK)
-	files := http.StripPrefix("/debian", http.FileServer(http.Dir(a.Root)))
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mode := s.mode.Load().(string)
-		switch {
-		case strings.HasSuffix(r.URL.Path, ".deb"):
-			s.debs.Add(1)
-			defer s.debsDone.Add(1)
-			if mode == ModeHang {
-				if st, err := os.Stat(filepath.Join(a.Root, strings.TrimPrefix(r.URL.Path, "/debian"))); err == nil {
-					w.Header().Set("Content-Length", fmt.Sprint(st.Size()))
-				}
-				w.WriteHeader(http.StatusOK)
-				w.(http.Flusher).Flush()
-				<-r.Context().Done()
-				return
-			}
-			if mode == ModeTruncate || mode == ModeTamperDeb {
-				s.serveBroken(w, r, a, mode)
-				return
-			}
-		case strings.HasSuffix(r.URL.Path, "/InRelease") && mode == ModeTamperInRelease:
-			data, err := os.ReadFile(filepath.Join(a.Root, strings.TrimPrefix(r.URL.Path, "/debian")))
-			if err != nil {
-				http.NotFound(w, r)
-				return
-			}
-			w.Write(bytes.Replace(data, []byte("Components: main"), []byte("Components: main contrib"), 1))
-			return
-		}
-		files.ServeHTTP(w, r)
-	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err == nil {
-		s.srv.Listener.Close()
-		s.srv.Listener = l
-	}
-	s.srv.Start()
-	s.URL = s.srv.URL + "/debian"
-	return s
-}
-
-func (s *Server) serveBroken(w http.ResponseWriter, r *http.Request, a *Archive, mode string) {
-	data, err := os.ReadFile(filepath.Join(a.Root, strings.TrimPrefix(r.URL.Path, "/debian")))
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	if mode == ModeTamperDeb {
-		data = append([]byte(nil), data...)
-		data[len(data)-10] ^= 0xff
-		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
-		w.Write(data)
-		return
-	}
-	w.Header().Set("Content-Length", fmt.Sprint(len(data)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(data[:len(data)/2])
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			conn.Close()
-		}
-	}
-}
-
-// SetMode changes how the server answers.
-func (s *Server) SetMode(mode string) { s.mode.Store(mode) }
-
-// DebRequests is how many .deb files were requested so far.
-func (s *Server) DebRequests() int64 { return s.debs.Load() }
-
-// Close stops the server: the mirror is then down.
-func (s *Server) Close() { s.srv.Close() }
