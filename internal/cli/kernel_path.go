@@ -88,19 +88,11 @@ func newestWithVersion(c *cache.Cache, want string) (cache.Entry, error) {
 	if err != nil {
 		return cache.Entry{}, fmt.Errorf("kernel path: %w", err)
 	}
-	var seen []string
-	var best *cache.Entry
-	for _, e := range entries {
-		if !e.Valid() || e.Metadata.Version == nil {
-			continue
-		}
-		v := *e.Metadata.Version
-		// The newest matching version, as --kernel picks it.
-		if preflight.VersionMatches(v, want) && (best == nil || preflight.CompareReleases(v, *best.Metadata.Version) > 0) {
-			e := e
-			best = &e
-		}
-		seen = append(seen, termtext.Line(v))
+	// The newest matching version, as --kernel picks it.
+	best, versions := preflight.NewestWithVersion(entries, want)
+	seen := make([]string, len(versions))
+	for i, v := range versions {
+		seen[i] = termtext.Line(v)
 	}
 	if best != nil {
 		return *best, nil

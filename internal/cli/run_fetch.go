@@ -39,10 +39,8 @@ func fetchForRun(ctx context.Context, flag bool, opts runner.Options, stderr io.
 	}
 	if c, err := openKernelCache(false); err == nil {
 		if entries, err := c.List(); err == nil {
-			for _, e := range entries {
-				if e.Valid() && e.Metadata.Version != nil && preflight.VersionMatches(*e.Metadata.Version, opts.Kernel) {
-					return nil
-				}
+			if best, _ := preflight.NewestWithVersion(entries, opts.Kernel); best != nil {
+				return nil
 			}
 		}
 	}

@@ -307,21 +307,10 @@ func (r *resolver) cacheVersion(source, what, version string) (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	var seen []string
-	var best *cache.Entry
-	for _, e := range entries {
-		if !e.Valid() || e.Metadata.Version == nil {
-			continue
-		}
-		v := *e.Metadata.Version
-		seen = append(seen, v)
-		// The newest matching version, not the newest built_at: a 6.12.95
-		// fetched after 6.12.117 does not win. Ties keep List's order.
-		if VersionMatches(v, version) && (best == nil || CompareReleases(v, *best.Metadata.Version) > 0) {
-			e := e
-			best = &e
-		}
-	}
+	// The newest matching version, not the newest built_at: a 6.12.95
+	// fetched after 6.12.117 does not win; another architecture's entry
+	// never does.
+	best, seen := NewestWithVersion(entries, version)
 	if best != nil {
 		return r.validate(source, best.ImagePath(), best)
 	}

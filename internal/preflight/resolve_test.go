@@ -162,6 +162,9 @@ func TestResolveIDForms(t *testing.T) {
 	f.store("k-610", "6.10.2", "x86_64", t0)
 	v61 := f.store("k-61", "6.1.0-56-cloud-amd64", "x86_64", t0)
 	rc := f.store("k-rc", "6.12-rc3", "x86_64", t0)
+	// Another architecture's entry with a higher matching version is
+	// never picked for a version ID.
+	f.store("k-61-arm", "6.1.9", "aarch64", t0)
 	loose := f.image("loose/bzImage")
 	f.env["HOME"] = filepath.Join(f.root, "loose")
 	tree := f.image("tree/arch/x86/boot/bzImage")

@@ -1,6 +1,10 @@
 package preflight
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ktest-dev/ktest/internal/cache"
+)
 
 // CompareReleases orders two kernel releases (metadata versions such as
 // 6.12.117+deb13-cloud-amd64 or 6.15-rc3) by version: runs of digits
@@ -67,4 +71,26 @@ func charOrder(s string, i int) int {
 		return int(c)
 	}
 	return int(c) + 256
+}
+
+// NewestWithVersion returns the valid entry for this host's architecture
+// whose version matches want (VersionMatches) with the highest version
+// (CompareReleases; ties keep the entries' order), or nil. seen lists the
+// versions of the valid entries for this architecture, for a message that
+// says what is cached. One function so that --kernel, ktest kernel path
+// and --fetch agree on which entry a version means.
+func NewestWithVersion(entries []cache.Entry, want string) (best *cache.Entry, seen []string) {
+	arch := cache.HostArch()
+	for i := range entries {
+		e := &entries[i]
+		if !e.Valid() || e.Metadata.Version == nil || e.Metadata.Arch != arch {
+			continue
+		}
+		v := *e.Metadata.Version
+		seen = append(seen, v)
+		if VersionMatches(v, want) && (best == nil || CompareReleases(v, *best.Metadata.Version) > 0) {
+			best = e
+		}
+	}
+	return best, seen
 }
