@@ -29,8 +29,8 @@ type Options struct {
 	// raw test2json events.
 	JUnitFile string
 	JSONFile  string
-	// GracePeriod bounds the wait after a forwarded signal; 0 means
-	// DefaultGracePeriod.
+	// GracePeriod bounds the wait after a forwarded signal; 0 kills go
+	// test's processes at once. The CLI's default is DefaultGracePeriod.
 	GracePeriod time.Duration
 	// DryRun prints the command and environment instead of running them.
 	DryRun bool
@@ -72,12 +72,7 @@ type Options struct {
 	Stderr io.Writer
 }
 
-func (o Options) gracePeriod() time.Duration {
-	if o.GracePeriod > 0 {
-		return o.GracePeriod
-	}
-	return DefaultGracePeriod
-}
+func (o Options) gracePeriod() time.Duration { return max(o.GracePeriod, 0) }
 
 // getenv reads the run's environment.
 func (o Options) getenv(key string) string { return envValue(o.Env, key) }

@@ -68,18 +68,24 @@ func (r *signalRouter) handle(sig os.Signal) {
 		r.cancel(signalCause{sig})
 		return
 	}
+	r.stopChild(sig)
+}
+
+// stopChild announces and forwards the first signal to the child. r.mu is held.
+func (r *signalRouter) stopChild(sig os.Signal) {
 	fmt.Fprintf(r.stderr, "ktest: %s: stopping go test (waiting up to %s; send it again to kill at once)\n", signalName(sig), r.grace)
 	r.child.interrupt(sig)
 }
 
 // attach routes later signals to the child. A signal that arrived while the
-// child was starting is forwarded at once.
+// child was starting (go test may already run, and print, by then) is
+// announced and forwarded at once, as if it had come just now.
 func (r *signalRouter) attach(child *childProcess) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.child = child
 	if r.first != nil {
-		child.interrupt(r.first)
+		r.stopChild(r.first)
 	}
 }
 
