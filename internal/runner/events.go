@@ -3,140 +3,123 @@ package runner
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	"gotest.tools/gotestsum/testjson"
 )
 
-// eventSink receives go test's stdout through testjson.ScanTestOutput. It
-// renders events, copies raw events to the event log, and shows lines that
-// are not test2json unchanged so that nothing go prints is lost.
+// eventSink receives go test's stdout from testjson.ScanTestOutput, fed by
+// the stdoutPump, and hands each event to the run's outputs: the console
+// (ktest's default format) or a gotestsum format, and the JUnit report.
+// Build output goes to stderr, as go test without -json writes it. Lines
+// that are not test2json events are shown unchanged, so that nothing go
+// prints is lost.
+//
+// Writing stdout may fail (a closed pipe): the sink then keeps reading, so
+// that the counts and go's verdict are still right.
 type eventSink struct {
-	mu        sync.Mutex
-	format    testjson.EventFormatter // nil in raw mode
-	rawOut    io.Writer               // stdout in raw (-json) mode
-	plainOut  io.Writer               // where non-JSON stdout lines go
-	eventLog  *bufio.Writer           // raw events for --jsonfile / JUnit; may be nil
-	logFile   *os.File                // the file under eventLog
-	synthetic []testjson.TestEvent    // terminal events testjson made up for tests that never finished
-	open      map[string]bool         // packages that started and have not ended
+	console    *goConsole              // the default format; nil otherwise
+	format     testjson.EventFormatter // a gotestsum format; nil otherwise
+	formatName string
+	junit      *junitBuilder // nil without --junitfile
+	raw        bool          // -json: the pump copies go's stdout verbatim
+	stdout     io.Writer
+	stderr     io.Writer
+	writeErr   error // the first failed write to stdout
+
+	eventLog *bufio.Writer // the --jsonfile, written by the stdoutPump; may be nil
+	logName  string        // its path, for errors
+
+	// synthetic holds testjson's fail events for tests that started and
+	// never finished: the test binary died, or go test was stopped.
+	synthetic []testjson.TestEvent
 
 	malformedLine string // first line that looked like JSON but was not test2json
 	malformedAt   int
-	lines         int
+	lines         int  // lines of go's stdout so far
+	midText       bool // the last text line was cut and continues
 }
 
 func (s *eventSink) Event(event testjson.TestEvent, exec *testjson.Execution) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	raw := event.Bytes()
-	if event.Test == "" && event.Package != "" {
-		switch event.Action {
-		case "start":
-			if s.open == nil {
-				s.open = map[string]bool{}
-			}
-			s.open[event.Package] = true
-		case testjson.ActionPass, testjson.ActionFail, testjson.ActionSkip:
-			delete(s.open, event.Package)
-		}
-	}
 	if raw == nil {
-		// testjson.ScanTestOutput synthesises a fail event for every test
-		// that started but never ended (go test was killed, or a test
-		// binary crashed). go cannot report those verdicts, so ktest does.
 		s.synthetic = append(s.synthetic, event)
-	} else {
-		s.lines++
-		if s.eventLog != nil {
-			s.eventLog.Write(raw)
-			s.eventLog.WriteByte('\n')
+		if s.format != nil {
+			s.noteWrite(s.format.Format(event, exec))
 		}
-		if s.rawOut != nil {
-			if _, err := fmt.Fprintf(s.rawOut, "%s\n", raw); err != nil {
-				return fmt.Errorf("write stdout: %w", err)
-			}
-			return nil
-		}
-	}
-	if s.format == nil {
 		return nil
 	}
-	if err := s.format.Format(event, exec); err != nil {
-		return fmt.Errorf("write stdout: %w", err)
+	if !bytes.HasPrefix(raw, []byte(syntheticMarker)) && !bytes.HasPrefix(raw, []byte(continuedJSON)) {
+		s.lines++
+	}
+	if s.junit != nil {
+		s.junit.event(event)
+	}
+	switch event.Action {
+	case testjson.ActionBuild:
+		if !s.raw {
+			if _, err := io.WriteString(s.stderr, event.Output); err != nil && s.writeErr == nil {
+				s.writeErr = err
+			}
+		}
+		return nil
+	case "build-fail":
+		return nil
+	}
+	switch {
+	case s.raw:
+	case s.console != nil:
+		s.noteWrite(s.console.event(event))
+	case s.format != nil:
+		s.noteWrite(s.format.Format(event, exec))
 	}
 	return nil
 }
 
-// Err receives lines of go test's stdout that are not test2json events.
+// Err receives the lines of go test's stdout that are not test2json events.
 func (s *eventSink) Err(text string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lines++
 	text = strings.TrimPrefix(text, "bad output from test2json: ")
-	if strings.HasPrefix(strings.TrimSpace(text), "{") && s.malformedLine == "" {
-		s.malformedLine, s.malformedAt = text, s.lines
+	text, continues := strings.CutPrefix(text, continuedText)
+	if !s.midText {
+		s.lines++
+		if strings.HasPrefix(strings.TrimSpace(text), "{") && s.malformedLine == "" {
+			s.malformedLine, s.malformedAt = text, s.lines
+		}
 	}
-	if _, err := fmt.Fprintln(s.plainOut, text); err != nil {
-		return fmt.Errorf("write stdout: %w", err)
+	s.midText = continues
+	if s.raw {
+		return nil
 	}
+	if !continues {
+		text += "\n"
+	}
+	_, err := io.WriteString(s.stdout, text)
+	s.noteWrite(err)
 	return nil
 }
 
-// syntheticJSON renders, in test2json form, the verdicts go could not
-// write because it was stopped: a failure for each test that never finished
-// and for each package that never ended. Reports built from the event log
-// then count those tests as failed instead of losing them.
-func (s *eventSink) syntheticJSON() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	var b bytes.Buffer
-	emit := func(ev test2jsonEvent) {
-		ev.Time = now
-		line, _ := json.Marshal(ev)
-		b.Write(line)
-		b.WriteByte('\n')
+func (s *eventSink) noteWrite(err error) {
+	if err != nil && s.writeErr == nil {
+		s.writeErr = err
 	}
-	for _, ev := range s.synthetic {
-		emit(test2jsonEvent{Action: "output", Package: ev.Package, Test: ev.Test,
-			Output: fmt.Sprintf("--- FAIL: %s (0.00s)\n    ktest: never finished: go test was stopped\n", ev.Test)})
-		emit(test2jsonEvent{Action: "fail", Package: ev.Package, Test: ev.Test})
-	}
-	pkgs := make([]string, 0, len(s.open))
-	for pkg := range s.open {
-		pkgs = append(pkgs, pkg)
-	}
-	sort.Strings(pkgs)
-	for _, pkg := range pkgs {
-		emit(test2jsonEvent{Action: "output", Package: pkg, Output: "FAIL\n"})
-		emit(test2jsonEvent{Action: "output", Package: pkg, Output: fmt.Sprintf("FAIL\t%s\t0.000s\n", pkg)})
-		emit(test2jsonEvent{Action: "fail", Package: pkg})
-	}
-	return b.Bytes()
 }
 
-// test2jsonEvent is the shape `go test -json` writes (cmd/test2json).
-type test2jsonEvent struct {
-	Time    time.Time `json:",omitempty"`
-	Action  string
-	Package string  `json:",omitempty"`
-	Test    string  `json:",omitempty"`
-	Elapsed float64 `json:",omitempty"`
-	Output  string  `json:",omitempty"`
+// finish ends the outputs after the stream: the console's last packages
+// and final FAIL line, or gotestsum's summary after its format.
+func (s *eventSink) finish(exec *testjson.Execution, goFailed bool) {
+	switch {
+	case s.raw:
+	case s.console != nil:
+		s.noteWrite(s.console.finish(goFailed))
+	case s.format != nil && printsSummary(s.formatName) && exec != nil && s.writeErr == nil:
+		testjson.PrintSummary(s.stdout, exec, testjson.SummarizeAll)
+	}
 }
 
 // unfinished names the tests that never reported a verdict.
 func (s *eventSink) unfinished() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var names []string
 	for _, ev := range s.synthetic {
 		names = append(names, ev.Package+"."+ev.Test)
@@ -144,30 +127,13 @@ func (s *eventSink) unfinished() []string {
 	return names
 }
 
-// flush writes buffered events to the event log.
+// flush writes the buffered events to the event log.
 func (s *eventSink) flush() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.eventLog == nil {
 		return nil
 	}
 	if err := s.eventLog.Flush(); err != nil {
-		return fmt.Errorf("write event log %s: %w", s.logFile.Name(), err)
+		return fmt.Errorf("write event log %s: %w", s.logName, err)
 	}
 	return nil
-}
-
-// replay returns every event of the run from the start of the event log,
-// followed by the synthetic verdicts of tests that never finished.
-func (s *eventSink) replay() (io.Reader, error) {
-	if err := s.flush(); err != nil {
-		return nil, err
-	}
-	if s.logFile == nil {
-		return bytes.NewReader(s.syntheticJSON()), nil
-	}
-	if _, err := s.logFile.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("rewind event log: %w", err)
-	}
-	return io.MultiReader(s.logFile, bytes.NewReader(s.syntheticJSON())), nil
 }

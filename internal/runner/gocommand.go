@@ -16,7 +16,7 @@ type goCommand struct {
 	// RawJSON is true when the user asked for -json themselves: the raw
 	// test2json stream then goes to stdout unchanged.
 	RawJSON bool
-	// Verbose is true when the user passed -v.
+	// Verbose is true when the user passed -v (which is not passed on).
 	Verbose bool
 }
 
@@ -55,17 +55,13 @@ func buildGoCommand(goPath string, userArgs []string) goCommand {
 	c := goCommand{Path: goPath, Args: []string{"test", "-json"}}
 	own := goTestFlags(userArgs)
 	for _, a := range own {
-		switch flagName(a) {
-		case "json":
-			if flagBoolValue(a) {
-				c.RawJSON = true
-			}
-		case "v", "test.v":
-			if flagBoolValue(a) {
-				c.Verbose = true
-			}
+		if flagName(a) == "json" && flagBoolValue(a) {
+			c.RawJSON = true
 		}
 	}
+	// -v is taken out and rendered by ktest (see normaliseVerbose).
+	own, tail, verbose := normaliseVerbose(own, userArgs[len(own):])
+	c.Verbose = verbose
 	// Only go test's own -json is dropped: after -args the arguments
 	// belong to the test binary and pass through verbatim.
 	for _, a := range own {
@@ -74,7 +70,7 @@ func buildGoCommand(goPath string, userArgs []string) goCommand {
 		}
 		c.Args = append(c.Args, a)
 	}
-	c.Args = append(c.Args, userArgs[len(own):]...)
+	c.Args = append(c.Args, tail...)
 	return c
 }
 

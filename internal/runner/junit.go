@@ -2,24 +2,225 @@ package runner
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/jstemmer/go-junit-report/v2/gtr"
 	"github.com/jstemmer/go-junit-report/v2/junit"
-	"github.com/jstemmer/go-junit-report/v2/parser/gotest"
+	"gotest.tools/gotestsum/testjson"
 )
 
-// writeJUnit converts the test2json events to JUnit XML with
-// go-junit-report and writes them to out (the --junitfile, which the caller
-// commits: see internal/outfile).
-func writeJUnit(out io.Writer, events io.Reader) error {
-	report, err := gotest.NewJSONParser().Parse(events)
-	if err != nil {
-		return fmt.Errorf("parse test events for JUnit: %w", err)
+// junitBuilder collects the run's results for the JUnit report from the
+// events: a suite per package, in the order the packages started, a test
+// case per test, subtest and benchmark with its verdict and output.
+// go-junit-report renders the XML; its own parser reads the text of the
+// output events, where a line a test prints can pass for a result and a
+// benchmark's result line arrives cut in two, so the results come from the
+// events' actions instead.
+//
+// A test that never reported a verdict (the binary panicked, timed out,
+// or exited) fails, and its failure text holds the crash: the panic and
+// goroutine dump, which test2json may have attributed to another test or
+// to the package.
+type junitBuilder struct {
+	pkgs   []*junitPackage
+	byName map[string]*junitPackage
+	builds map[string]*strings.Builder // build output by ImportPath
+	nextID int
+}
+
+type junitPackage struct {
+	name        string
+	start       time.Time
+	elapsed     time.Duration
+	tests       []*junitTest
+	running     map[string]*junitTest // the latest test of each name
+	output      strings.Builder       // package-level output
+	crash       strings.Builder       // everything from the first panic or fatal error line on
+	crashing    bool
+	midLine     bool // the last output event ended without a newline
+	result      testjson.Action
+	failedBuild string
+	ended       bool
+}
+
+type junitTest struct {
+	gtr.Test
+	out   strings.Builder
+	ended bool
+}
+
+func newJUnitBuilder() *junitBuilder {
+	return &junitBuilder{byName: map[string]*junitPackage{}, builds: map[string]*strings.Builder{}}
+}
+
+func (b *junitBuilder) event(ev testjson.TestEvent) {
+	if ev.Action == testjson.ActionBuild {
+		w := b.builds[ev.ImportPath]
+		if w == nil {
+			w = &strings.Builder{}
+			b.builds[ev.ImportPath] = w
+		}
+		w.WriteString(ev.Output)
+		return
 	}
+	if ev.Package == "" {
+		return
+	}
+	p := b.byName[ev.Package]
+	if p == nil {
+		p = &junitPackage{name: ev.Package, start: ev.Time, running: map[string]*junitTest{}}
+		b.byName[ev.Package] = p
+		b.pkgs = append(b.pkgs, p)
+	}
+	if p.ended {
+		return
+	}
+	switch {
+	case ev.Action == testjson.ActionOutput:
+		p.outputEvent(ev)
+	case ev.Test == "" && ev.Action.IsTerminal():
+		p.ended, p.result = true, ev.Action
+		p.elapsed = time.Duration(ev.Elapsed * float64(time.Second))
+		// testjson.TestEvent does not keep the FailedBuild field.
+		var fail struct{ FailedBuild string }
+		if json.Unmarshal(ev.Bytes(), &fail) == nil {
+			p.failedBuild = fail.FailedBuild
+		}
+	case ev.Action == testjson.ActionRun:
+		b.nextID++
+		t := &junitTest{Test: gtr.NewTest(b.nextID, ev.Test)}
+		t.Level = strings.Count(ev.Test, "/")
+		p.tests = append(p.tests, t)
+		p.running[ev.Test] = t
+	case ev.Action.IsTerminal():
+		t := p.test(ev.Test, &b.nextID)
+		t.ended = true
+		t.Duration = time.Duration(ev.Elapsed * float64(time.Second))
+		t.Result = map[testjson.Action]gtr.Result{testjson.ActionPass: gtr.Pass, testjson.ActionFail: gtr.Fail, testjson.ActionSkip: gtr.Skip}[ev.Action]
+	}
+}
+
+// test returns the running test of that name, or a new one for a verdict
+// without a run event.
+func (p *junitPackage) test(name string, nextID *int) *junitTest {
+	if t := p.running[name]; t != nil {
+		return t
+	}
+	*nextID++
+	t := &junitTest{Test: gtr.NewTest(*nextID, name)}
+	p.tests = append(p.tests, t)
+	p.running[name] = t
+	return t
+}
+
+func (p *junitPackage) outputEvent(ev testjson.TestEvent) {
+	text := ev.Output
+	if !p.midLine && (strings.HasPrefix(text, "panic: ") || strings.HasPrefix(text, "fatal error: ")) {
+		p.crashing = true
+	}
+	lineStart := !p.midLine
+	p.midLine = !strings.HasSuffix(text, "\n") && cutByTest2json(text)
+	if p.crashing && !(ev.Test == "" && strings.HasPrefix(text, "FAIL\t"+p.name)) {
+		p.crash.WriteString(text)
+	}
+	t := p.running[ev.Test]
+	if ev.Test == "" || t == nil {
+		p.output.WriteString(text)
+		return
+	}
+	if lineStart && isFramingOf(ev.Test, text) {
+		return
+	}
+	t.out.WriteString(text)
+}
+
+// isFramingOf reports the lines of the chatty printer about test name that
+// are not the test's output: === RUN and the like, and its result line.
+func isFramingOf(name, text string) bool {
+	for _, p := range []string{"=== RUN   ", "=== PAUSE ", "=== CONT  ", "=== NAME  ", "=== ATTR  ", "=== ARTIFACTS "} {
+		if strings.HasPrefix(text, p+name) {
+			return true
+		}
+	}
+	line := strings.TrimLeft(text, " ")
+	for _, p := range []string{"--- PASS: ", "--- FAIL: ", "--- SKIP: ", "--- BENCH: "} {
+		if strings.HasPrefix(line, p+name+" ") || strings.HasPrefix(line, p+name+"\n") || strings.HasPrefix(line, p+name+"-") {
+			return true
+		}
+	}
+	return false
+}
+
+// report builds the go-junit-report model. Packages that never ended
+// (go test was stopped) fail like their unfinished tests.
+func (b *junitBuilder) report(stopped bool) gtr.Report {
+	var r gtr.Report
+	for _, p := range b.pkgs {
+		pkg := gtr.Package{Name: p.name, Timestamp: p.start, Duration: p.elapsed, Output: lines(p.output.String())}
+		failed := false
+		for _, t := range p.tests {
+			out := t.out.String()
+			if !t.ended {
+				t.Result = gtr.Fail
+				switch crash := p.crash.String(); {
+				case crash != "" && !strings.Contains(out, firstLine(crash)):
+					out += crash
+				case crash == "" && (stopped || !p.ended):
+					out += "ktest: never finished: go test was stopped\n"
+				}
+			}
+			failed = failed || t.Result == gtr.Fail
+			t.Output = lines(out)
+			pkg.Tests = append(pkg.Tests, t.Test)
+		}
+		switch {
+		case p.failedBuild != "":
+			cause := "[build failed]"
+			if strings.Contains(p.output.String(), "[setup failed]") {
+				cause = "[setup failed]"
+			}
+			pkg.BuildError = gtr.Error{Name: p.name, Cause: cause, Output: lines(b.buildOutput(p.failedBuild))}
+			pkg.Output = nil
+		case (p.result == testjson.ActionFail || !p.ended) && !failed:
+			// TestMain, an init function or the binary's exit failed
+			// the package outside any test.
+			pkg.RunError = gtr.Error{Name: p.name, Output: pkg.Output}
+			pkg.Output = nil
+		}
+		r.Packages = append(r.Packages, pkg)
+	}
+	return r
+}
+
+func (b *junitBuilder) buildOutput(importPath string) string {
+	if w := b.builds[importPath]; w != nil {
+		return w.String()
+	}
+	return ""
+}
+
+// lines splits output into lines without their newlines, as gtr keeps it.
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// writeJUnit renders the report with go-junit-report and writes it to out
+// (the --junitfile, which the caller commits: see internal/outfile).
+func writeJUnit(out io.Writer, report gtr.Report) error {
 	host, _ := os.Hostname()
 	suites := junit.CreateFromReport(report, host)
 	useSkipMessages(&suites)
@@ -29,7 +230,7 @@ func writeJUnit(out io.Writer, events io.Reader) error {
 	if err := suites.WriteXML(&buf); err != nil {
 		return fmt.Errorf("render JUnit XML: %w", err)
 	}
-	_, err = out.Write(buf.Bytes())
+	_, err := out.Write(buf.Bytes())
 	return err
 }
 
@@ -59,11 +260,11 @@ func skipMessage(output string) string {
 	var last string
 	for _, line := range strings.Split(output, "\n") {
 		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || isFramingLine(trimmed) || strings.HasPrefix(trimmed, "--- SKIP") {
+		if trimmed == "" || strings.HasPrefix(trimmed, "=== ") || strings.HasPrefix(trimmed, "--- SKIP") {
 			continue
 		}
 		msg := strings.TrimSpace(logPrefix.ReplaceAllString(line, ""))
-		if i := strings.Index(msg, "ktest: SKIP:"); i >= 0 {
+		if i := strings.Index(msg, "ktest: SKIP: "); i >= 0 {
 			return msg[i:]
 		}
 		last = msg

@@ -178,49 +178,37 @@ func interrupted(opts Options, started time.Time, signals *signalRouter) (*Resul
 	return res, &InterruptedError{Signal: res.Signal}
 }
 
-// newSink builds the event sink and its event log: the --jsonfile, plus an
-// unlinked temp file when JUnit needs the events read back and the
-// --jsonfile cannot be (a FIFO, a device), or the temp file alone for JUnit
-// without --jsonfile. The returned func closes the temp file; the outputs
-// themselves are committed by finish.
+// newSink builds the event sink for the run's format and outputs. The
+// stdoutPump copies go's events to the --jsonfile as they come; JUnit is
+// built from the events, so nothing is read back. The returned func is
+// for symmetry with the outputs' lifetime and closes nothing.
 func newSink(opts Options, cmd goCommand, outs *outputs) (*eventSink, func(), error) {
-	sink := &eventSink{plainOut: opts.Stdout}
-	if cmd.RawJSON {
-		sink.rawOut = opts.Stdout
-	} else {
-		f, err := newFormatter(opts.Stdout, opts.Format, cmd.Verbose)
+	sink := &eventSink{stdout: opts.Stdout, stderr: &lockedWriter{w: opts.Stderr}, formatName: opts.Format, raw: cmd.RawJSON}
+	switch {
+	case cmd.RawJSON:
+	case opts.Format == "":
+		live, finalFail := goOutputMode(cmd.Args[2:], cmd.Verbose) // after "test -json"
+		sink.console = newGoConsole(opts.Stdout, cmd.Verbose, live, finalFail)
+	default:
+		f, err := newFormatter(opts.Stdout, opts.Format)
 		if err != nil {
 			return nil, nil, err
 		}
 		sink.format = f
 	}
-	closeLog := func() {}
-	var logFile *os.File
-	var log io.Writer
-	switch {
-	case outs != nil && outs.json != nil && (outs.junit == nil || outs.json.Seekable()):
-		logFile = outs.json.OS()
-		log = logFile
-	case outs != nil && outs.junit != nil:
-		f, err := os.CreateTemp("", "ktest-events-*.json")
-		if err != nil {
-			return nil, nil, fmt.Errorf("create event log for JUnit: %w", err)
-		}
-		os.Remove(f.Name()) // unlinked: the open fd is all ktest needs
-		logFile, log, closeLog = f, f, func() { f.Close() }
-		if w := outs.jsonWriter(); w != nil {
-			log = io.MultiWriter(f, w)
-		}
-	default:
-		return sink, closeLog, nil
+	if outs != nil && outs.junit != nil {
+		sink.junit = newJUnitBuilder()
 	}
-	sink.eventLog = bufio.NewWriterSize(log, 64<<10)
-	sink.logFile = logFile
-	return sink, closeLog, nil
+	if w := outs.jsonWriter(); w != nil {
+		sink.eventLog = bufio.NewWriterSize(w, 64<<10)
+		sink.logName = opts.JSONFile
+	}
+	return sink, func() {}, nil
 }
 
 // runGoTest runs the child and streams its output until it and its process
-// group are gone.
+// group are gone. Trouble reading the output is a warning: go's verdict
+// stands (issue 9 §3).
 func runGoTest(ctx context.Context, opts Options, pending *pendingChild, cmd goCommand, env []string, sink *eventSink, signals *signalRouter) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return interruptedResult(signals), nil
@@ -239,9 +227,28 @@ func runGoTest(ctx context.Context, opts Options, pending *pendingChild, cmd goC
 	signals.attach(child)
 
 	stderrDone := make(chan struct{})
+	var stderrErr error
 	go func() {
 		defer close(stderrDone)
-		copyLines(opts.Stderr, child.stderr)
+		stderrErr = copyStderr(sink.stderr, child.stderr)
+	}()
+
+	// go's stdout: the pump reads it and feeds testjson's scanner through
+	// a pipe, so that the scanner never sees a line too long for it.
+	scanR, scanW := io.Pipe()
+	pump := &stdoutPump{scan: scanW}
+	if cmd.RawJSON {
+		pump.raw = opts.Stdout
+	}
+	if sink.eventLog != nil {
+		pump.log = sink.eventLog
+	}
+	pumpDone := make(chan struct{})
+	var pumpErr error
+	go func() {
+		defer close(pumpDone)
+		pumpErr = pump.run(child.stdout)
+		scanW.Close()
 	}()
 	var exec *testjson.Execution
 	var scanErr error
@@ -249,39 +256,40 @@ func runGoTest(ctx context.Context, opts Options, pending *pendingChild, cmd goC
 	go func() {
 		defer close(scanDone)
 		exec, scanErr = testjson.ScanTestOutput(testjson.ScanConfig{
-			Stdout:                   child.stdout,
+			Stdout:                   scanR,
 			Handler:                  sink,
 			IgnoreNonJSONOutputLines: true,
 		})
-		// Keep the pipe drained if scanning stopped early, so that go
-		// test never blocks writing to it.
-		io.Copy(io.Discard, child.stdout)
-		if f, ok := sink.format.(interface{ flush() error }); ok {
-			f.flush()
-		}
+		// Keep the pipe drained if scanning stopped early, so that the
+		// pump, and go test behind it, never block.
+		io.Copy(io.Discard, scanR)
 	}()
 
 	goExit, waitErr := child.wait()
-	cutOut := drain(scanDone, child.stdout)
-	cutErr := drain(stderrDone, child.stderr)
+	cut := drain(drainPipe{pumpDone, child.stdout}, drainPipe{stderrDone, child.stderr})
+	<-scanDone
 	child.stdout.Close()
 	child.stderr.Close()
 	if waitErr != nil {
 		return nil, waitErr
 	}
-	if cutOut || cutErr {
+	sig := signals.received()
+	sink.finish(exec, goExit != 0 && sig == nil)
+	if cut {
 		// Go's verdict wins over output that a process outside the run's
 		// tree kept open (issue 9 §3): closing the pipe ends the read with
 		// ErrClosed, which is not a broken stream.
-		fmt.Fprintf(opts.Stderr, "ktest: warning: go test's output stayed open after it exited (a process outside its tree holds it); stopped reading after %s\n", drainTimeout)
-		if errors.Is(scanErr, os.ErrClosed) {
-			scanErr = nil
+		fmt.Fprintf(sink.stderr, "ktest: warning: go test's output stayed open after it exited (a process outside its tree holds it); stopped reading after %s\n", drainTimeout)
+	}
+	for _, err := range []error{pumpErr, stderrErr, scanErr} {
+		if err != nil && !(cut && errors.Is(err, os.ErrClosed)) {
+			fmt.Fprintf(sink.stderr, "ktest: warning: read go test output: %v\n", err)
 		}
 	}
-	if scanErr != nil {
-		return nil, fmt.Errorf("read go test output: %w", scanErr)
+	if sink.writeErr != nil {
+		fmt.Fprintf(sink.stderr, "ktest: warning: write output: %v\n", sink.writeErr)
 	}
-	res := &Result{GoExit: goExit, Counts: countExecution(exec), Signal: signals.received(), Unfinish: sink.unfinished(), exec: exec}
+	res := &Result{GoExit: goExit, Counts: countExecution(exec), Signal: sig, Unfinish: sink.unfinished(), exec: exec}
 	res.Verdict = verdictOf(res.Counts, goExit, res.Signal != nil)
 	return res, nil
 }
@@ -290,27 +298,28 @@ func interruptedResult(signals *signalRouter) *Result {
 	return &Result{Verdict: VerdictInterrupted, Signal: signals.received()}
 }
 
-// drain waits for a reader goroutine to see EOF; if a process outside the
-// run's tree still holds the pipe, it closes the read end to stop it and
-// reports that it did.
-func drain(done <-chan struct{}, r *os.File) (cut bool) {
-	select {
-	case <-done:
-		return false
-	case <-time.After(drainTimeout):
-		r.Close()
-		<-done
-		return true
+// drain waits for the reader goroutines to see EOF; if a process outside
+// the run's tree still holds the pipes, it closes their read ends to stop
+// them, and reports that it did. The pipes share one deadline.
+func drain(pipes ...drainPipe) (cut bool) {
+	deadline := time.After(drainTimeout)
+	for _, p := range pipes {
+		select {
+		case <-p.done:
+		case <-deadline:
+			for _, q := range pipes {
+				q.r.Close()
+			}
+			cut = true
+			<-p.done
+		}
 	}
+	return cut
 }
 
-func copyLines(w io.Writer, r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		fmt.Fprintln(w, sc.Text())
-	}
-	io.Copy(w, r) // whatever a too-long line left behind
+type drainPipe struct {
+	done <-chan struct{}
+	r    *os.File
 }
 
 // finish writes the JUnit file, commits the --jsonfile, writes the summary
@@ -321,10 +330,7 @@ func finish(opts Options, res *Result, sink *eventSink, outs *outputs) error {
 		errs = append(errs, err.Error())
 	}
 	if outs != nil && outs.junit != nil {
-		events, err := sink.replay()
-		if err == nil {
-			err = writeJUnit(outs.junit, events)
-		}
+		err := writeJUnit(outs.junit, sink.junit.report(res.Signal != nil))
 		if err == nil {
 			err = outs.junit.Commit()
 		}
@@ -357,15 +363,17 @@ func finish(opts Options, res *Result, sink *eventSink, outs *outputs) error {
 	}
 	fmt.Fprintln(opts.Stderr, summaryLine(res.Verdict, res.Counts, res.Elapsed, extras))
 
+	// go's verdict wins over trouble with its output: a failure is go's
+	// exit status even when a line was not test2json.
 	switch {
 	case res.Signal != nil:
 		return &InterruptedError{Signal: res.Signal}
-	case sink.malformedLine != "":
-		return fmt.Errorf("read go test output: line %d is not a test2json event: %.200s; ktest needs `go test -json` output (check KTEST_GO or the go on PATH)", sink.malformedAt, sink.malformedLine)
 	case len(errs) > 0:
 		return errors.New(strings.Join(errs, "; "))
 	case res.GoExit != 0:
 		return &ExitError{Code: res.GoExit}
+	case sink.malformedLine != "":
+		return fmt.Errorf("read go test output: line %d is not a test2json event: %.200s; ktest needs `go test -json` output (check KTEST_GO or the go on PATH)", sink.malformedAt, sink.malformedLine)
 	case policyErr != nil:
 		return policyErr
 	}

@@ -1,94 +1,67 @@
 package runner
 
 import (
-	"io"
-
-	"gotest.tools/gotestsum/testjson"
+	"strconv"
+	"strings"
 )
 
-// goVerboseFormat is plain `go test -v` for several packages: go test -json
-// interleaves the packages' events as they happen, but go test -v streams
-// one package at a time, holding the others' output until it is their
-// turn, in the order they started. So this streams the oldest unfinished
-// package and buffers the rest.
-type goVerboseFormat struct {
-	out    io.Writer
-	queue  []string            // packages in start order, not yet written out
-	buf    map[string][]string // held output per package
-	done   map[string]bool     // packages whose final event arrived
-	active string              // the package being streamed ("" = none)
-}
-
-func newGoVerboseFormat(out io.Writer) *goVerboseFormat {
-	return &goVerboseFormat{out: out, buf: map[string][]string{}, done: map[string]bool{}}
-}
-
-func (f *goVerboseFormat) Format(event testjson.TestEvent, _ *testjson.Execution) error {
-	pkg := event.Package
-	if pkg == "" {
-		// build output belongs to no test run: show it at once
-		if event.Action == testjson.ActionOutput || event.Action == testjson.ActionBuild {
-			_, err := io.WriteString(f.out, event.Output)
-			return err
-		}
-		return nil
-	}
-	if _, seen := f.buf[pkg]; !seen {
-		f.buf[pkg] = nil
-		f.queue = append(f.queue, pkg)
-		if f.active == "" {
-			f.active = pkg
-		}
-	}
-	if event.Output != "" {
-		if pkg == f.active {
-			if _, err := io.WriteString(f.out, event.Output); err != nil {
-				return err
-			}
-		} else {
-			f.buf[pkg] = append(f.buf[pkg], event.Output)
-		}
-	}
-	if event.Test == "" && event.Action.IsTerminal() {
-		f.done[pkg] = true
-		if pkg == f.active {
-			return f.advance()
-		}
-	}
-	return nil
-}
-
-// advance drops the finished active package and streams the next one in
-// start order, writing out what it held; finished ones are written whole.
-func (f *goVerboseFormat) advance() error {
-	for len(f.queue) > 0 && f.queue[0] == f.active && f.done[f.active] {
-		f.queue = f.queue[1:]
-		f.active = ""
-		if len(f.queue) == 0 {
-			return nil
-		}
-		f.active = f.queue[0]
-		for _, s := range f.buf[f.active] {
-			if _, err := io.WriteString(f.out, s); err != nil {
-				return err
+// normaliseVerbose takes every spelling of go test's -v out of the go test
+// flags (own, before -args) and turns a -test.v for the test binary (tail,
+// from -args on) into -test.v=test2json. It reports whether the user asked
+// for verbose output: the last -v or -test.v given wins, as it does in the
+// test binary.
+//
+// go test -json runs each test binary with -test.v=test2json, which frames
+// test2json's markers (^V) around the lines it must parse. An explicit -v
+// (in Go 1.26 even a plain -v) or -test.v=true on the command line reaches
+// the binary after that flag and replaces it, and test2json then reads
+// unframed output: a test that prints "--- FAIL: TestX" fails in the counts,
+// and output without a trailing newline hides a test's result. Without -v
+// the stream is still the verbose (chatty) one, from which ktest renders
+// plain or -v output itself, so nothing is lost.
+func normaliseVerbose(own, tail []string) (ownOut, tailOut []string, verbose bool) {
+	for i := 0; i < len(own); i++ {
+		a := own[i]
+		name := flagName(a)
+		if name == "v" || name == "test.v" {
+			if v, ok := verboseValue(a); ok {
+				verbose = v
+				continue
 			}
 		}
-		f.buf[f.active] = nil
+		ownOut = append(ownOut, a)
+		// A separate value is not a flag: `-run -v` runs tests named -v.
+		if !strings.Contains(a, "=") && goValueFlags[strings.TrimPrefix(name, "test.")] && i+1 < len(own) {
+			i++
+			ownOut = append(ownOut, own[i])
+		}
 	}
-	return nil
-}
-
-// flush writes whatever is still held, in start order, when the stream
-// ends early (go test was stopped, or crashed).
-func (f *goVerboseFormat) flush() error {
-	for _, pkg := range f.queue {
-		for _, s := range f.buf[pkg] {
-			if _, err := io.WriteString(f.out, s); err != nil {
-				return err
+	for i, a := range tail {
+		if i > 0 && flagName(a) == "test.v" {
+			if v, ok := verboseValue(a); ok {
+				verbose = v
+				if v {
+					tailOut = append(tailOut, "-test.v=test2json")
+				}
+				continue
 			}
 		}
-		f.buf[pkg] = nil
+		tailOut = append(tailOut, a)
 	}
-	f.queue, f.active = nil, ""
-	return nil
+	return ownOut, tailOut, verbose
+}
+
+// verboseValue reads the value of a -v or -test.v flag argument: a boolean
+// as strconv.ParseBool spells it, or test2json. ok is false for a value go
+// would reject, which is then left for go to report.
+func verboseValue(arg string) (verbose, ok bool) {
+	_, value, hasValue := strings.Cut(arg, "=")
+	if !hasValue {
+		return true, true
+	}
+	if value == "test2json" {
+		return true, true
+	}
+	v, err := strconv.ParseBool(value)
+	return v, err == nil
 }
