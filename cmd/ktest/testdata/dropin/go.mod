@@ -1,0 +1,3 @@
+module example.com/dropin
+
+go 1.22
