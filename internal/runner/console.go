@@ -43,7 +43,7 @@ type goConsole struct {
 
 type consolePkg struct {
 	render *pkgRender
-	text   []byte // rendered and not written yet
+	text   spool // rendered and not written yet
 	// lastLine is the package's last line of package-level output: go's
 	// ok line once the package has passed.
 	lastLine strings.Builder
@@ -94,7 +94,7 @@ func (c *goConsole) event(ev testjson.TestEvent) error {
 	p := c.byName[ev.Package]
 	if p == nil {
 		p = &consolePkg{lineDone: true}
-		p.render = newPkgRender(c.verbose, func(s string) { p.text = append(p.text, s...) })
+		p.render = newPkgRender(c.verbose, p.text.write)
 		c.byName[ev.Package] = p
 		c.pkgs = append(c.pkgs, p)
 	}
@@ -105,7 +105,8 @@ func (c *goConsole) event(ev testjson.TestEvent) error {
 		p.render.end()
 		p.ended = true
 		if ev.Action == testjson.ActionPass && !c.live {
-			p.text = []byte(p.lastLine.String())
+			p.text.reset()
+			p.text.write(p.lastLine.String())
 		}
 		c.advance()
 		return c.err
@@ -142,13 +143,14 @@ func (c *goConsole) advance() {
 }
 
 func (c *goConsole) write(p *consolePkg) {
-	if len(p.text) == 0 {
+	if p.text.empty() {
 		return
 	}
-	if c.err == nil {
-		_, c.err = c.out.Write(p.text)
+	if c.err != nil {
+		p.text.reset()
+		return
 	}
-	p.text = p.text[:0]
+	c.err = p.text.writeTo(c.out)
 }
 
 // finish writes what is left when the stream has ended: packages that never
