@@ -169,6 +169,9 @@ func packageRecords(res *Result) []skipreport.PackageRecord {
 	}
 	var out []skipreport.PackageRecord
 	for _, name := range res.exec.Packages() {
+		if name == "" {
+			continue // build output, which testjson files under no package
+		}
 		p := res.exec.Package(name)
 		out = append(out, skipreport.PackageRecord{
 			Name: name, Result: string(p.Result()), ElapsedMS: p.Elapsed().Milliseconds(),
