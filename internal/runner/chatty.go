@@ -137,7 +137,7 @@ func (r *pkgRender) event(ev testjson.TestEvent) {
 // end is called when the package's test binary has exited: a result line
 // still held is the last one its test printed.
 func (r *pkgRender) end() {
-	if r.held != nil {
+	for r.held != nil { // the events replayed may hold a line again
 		r.release(true)
 	}
 }

@@ -366,3 +366,46 @@ func TestGotestsumFormatShowsCrash(t *testing.T) {
 		}
 	}
 }
+
+// FuzzConsole: any order of events, with lines that look like framing,
+// results, logs, partial lines and benchmark results, renders without a
+// panic, in every mode, and what the package itself printed always shows.
+func FuzzConsole(f *testing.F) {
+	f.Add([]byte{0, 9, 17, 3, 42, 200, 7, 1})
+	f.Add([]byte("the quick brown fox"))
+	names := []string{"TestA", "TestA/sub", "TestA/sub/x", "BenchmarkB"}
+	texts := []string{
+		"=== RUN   %s\n", "--- FAIL: %s (0.00s)\n", "--- PASS: %s (0.00s)\n", "--- BENCH: %s-2\n",
+		"    f_test.go:1: log\n", "        more\n", "partial", "%s-2   \t", "     10\t 5 ns/op\n",
+		"printed\n", "=== PAUSE %s\n", "=== CONT  %s\n", "%s\n", strings.Repeat("x", 1024),
+	}
+	f.Fuzz(func(t *testing.T, script []byte) {
+		events := []string{"p start"}
+		for i, b := range script {
+			name := names[int(b>>4)%len(names)]
+			switch b % 8 {
+			case 0:
+				events = append(events, "p run "+name)
+			case 1, 2, 3, 4:
+				text := strings.ReplaceAll(texts[(int(b)+i)%len(texts)], "%s", name)
+				events = append(events, "p output "+name+" "+text)
+			case 5:
+				events = append(events, "p "+[]string{"pass", "fail", "skip", "bench"}[i%4]+" "+name)
+			case 6:
+				events = append(events, "p output - marker-"+string(rune('a'+i%26))+"\n")
+			case 7:
+				events = append(events, "p "+[]string{"pause", "cont"}[i%2]+" "+name)
+			}
+		}
+		events = append(events, "p output - FAIL\tp\t0.1s\n", "p fail")
+		in := stream(t, events...)
+		for _, cfg := range []sinkConfig{{}, {verbose: true, live: true}, {live: true}} {
+			out, _, _ := render(t, in, cfg)
+			for _, e := range events {
+				if marker, ok := strings.CutPrefix(e, "p output - "); ok && !strings.Contains(out, marker) {
+					t.Fatalf("%+v: package output %q missing from\n%s", cfg, marker, out)
+				}
+			}
+		}
+	})
+}
