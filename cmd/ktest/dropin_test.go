@@ -234,7 +234,7 @@ func TestDropInMatchesGoTest(t *testing.T) {
 		{"verbose", []string{"-count=1", "-v", "-exec", wrapper, "./..."}, ""},
 		{"test.v", []string{"-count=1", "-test.v=true", "./..."}, ""},
 		// Benchmarks count as passed tests, one that skips as skipped.
-		{"bench", []string{"-count=1", "-bench", ".", "-benchmem", "-benchtime", "10x", "./..."}, "23/10/4"},
+		{"bench", []string{"-count=1", "-bench", ".", "-benchmem", "-benchtime", "10x", "./..."}, "24/11/4"},
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {

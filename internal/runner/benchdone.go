@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"time"
@@ -94,6 +95,41 @@ func (b *benchTracker) set(pkg string, running []benchRun) {
 // busy reports whether some benchmark is running, so that output events
 // need a look.
 func (b *benchTracker) busy() bool { return len(b.running) > 0 }
+
+// rename gives an event of "BenchmarkX-2" to the running BenchmarkX. A
+// benchmark that fails after its first run reports under its name with
+// the GOMAXPROCS suffix (processBench: "--- FAIL: BenchmarkX-2"), and
+// test2json takes that for the name of another test: one that never ran,
+// while BenchmarkX would never finish.
+func (b *benchTracker) rename(line []byte) []byte {
+	const key = `"Test":"Benchmark`
+	i := bytes.Index(line, []byte(key))
+	if i < 0 {
+		return line
+	}
+	start := i + len(`"Test":"`)
+	n := bytes.IndexByte(line[start:], '"')
+	if n < 0 {
+		return line
+	}
+	name := line[start : start+n]
+	dash := bytes.LastIndexByte(name, '-')
+	if dash < 0 || dash == len(name)-1 || strings.Trim(string(name[dash+1:]), "0123456789") != "" {
+		return line
+	}
+	base := string(name[:dash])
+	for _, running := range b.running {
+		for _, r := range running {
+			if r.name == base {
+				out := make([]byte, 0, len(line))
+				out = append(out, line[:start]...)
+				out = append(out, base...)
+				return append(out, line[start+n:]...)
+			}
+		}
+	}
+	return line
+}
 
 func isTerminalAction(a string) bool { return a == "pass" || a == "fail" || a == "skip" }
 

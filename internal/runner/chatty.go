@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -43,8 +45,11 @@ type pkgRender struct {
 	emit    func(string)
 
 	tests    map[string]*testNode
-	lastName string       // the chatty printer's last test name
-	mid      *partialLine // set while the last output event ended mid-line
+	lastName string // the chatty printer's last test name
+	// benchWidth is the width the plain printer pads benchmark names to
+	// (benchState.maxLen), as far as the result lines so far show it.
+	benchWidth int
+	mid        *partialLine // set while the last output event ended mid-line
 
 	// A result line is not marked in the events either: the last line that
 	// looks like the result of test X before X's verdict event is X's
@@ -316,7 +321,11 @@ var benchResultLine = regexp.MustCompile(`^(Benchmark\S*)\s*\t\s*\d+\t`)
 // processBench does: "--- BENCH: name-N" and the log, cut after ten lines.
 func (r *pkgRender) benchResult(n *testNode, line []byte) {
 	m := benchResultLine.FindSubmatch(line)
-	if m == nil || len(n.output) == 0 {
+	if m == nil {
+		return
+	}
+	r.benchWidth = max(r.benchWidth, bytes.IndexByte(line, '\t'))
+	if len(n.output) == 0 {
 		return
 	}
 	r.emit("--- BENCH: " + string(m[1]) + "\n" + trimBenchOutput(string(n.output)))
@@ -353,7 +362,14 @@ func (r *pkgRender) result(test, text string) {
 	switch {
 	case n.bench:
 		// Benchmarks report straight to stdout; the plain printer reports
-		// only failures.
+		// only failures. One that fails after its first run (processBench)
+		// reports under its name with the GOMAXPROCS suffix, which the
+		// plain printer has printed, padded, before running it.
+		if rest, ok := strings.CutPrefix(line, "--- FAIL: "+test+"-"); ok && !r.verbose {
+			suffix := "-" + strings.TrimSuffix(rest, "\n")
+			name := test + suffix
+			r.emit(fmt.Sprintf("%-*s\t", max(r.benchWidth, len(name)+len(suffix)+1), name))
+		}
 		if failed || r.verbose {
 			r.emit(report)
 		}

@@ -409,3 +409,40 @@ func FuzzConsole(f *testing.F) {
 		}
 	})
 }
+
+// TestConsoleBenchmarkFailsLater: a benchmark that fails in its measured
+// run reports as "BenchmarkX-2", which test2json takes for another test.
+// It is one failed benchmark, with its log, printed as the plain printer
+// does: its padded name, then the failure.
+func TestConsoleBenchmarkFailsLater(t *testing.T) {
+	in := stream(t,
+		"p start",
+		"p output - goos: linux\n",
+		"p run BenchmarkFailsLater",
+		"p output BenchmarkFailsLater === RUN   BenchmarkFailsLater\n",
+		"p output BenchmarkFailsLater BenchmarkFailsLater\n",
+		"p output BenchmarkFailsLater     bf_test.go:6: log\n",
+		"p output BenchmarkFailsLater     bf_test.go:8: fails at N>1\n",
+		"p output BenchmarkFailsLater-2 --- FAIL: BenchmarkFailsLater-2\n",
+		"p fail BenchmarkFailsLater-2",
+		"p run BenchmarkOK",
+		"p output BenchmarkOK === RUN   BenchmarkOK\n",
+		"p output BenchmarkOK BenchmarkOK\n",
+		"p output BenchmarkOK BenchmarkOK-2           \t      10\t        83.20 ns/op\n",
+		"p output - FAIL\n",
+		"p output - FAIL\tp\t0.04s\n",
+		"p fail",
+	)
+	out, _, exec := render(t, in, sinkConfig{})
+	want := "goos: linux\nBenchmarkFailsLater-2   \t--- FAIL: BenchmarkFailsLater-2\n    bf_test.go:6: log\n    bf_test.go:8: fails at N>1\n" +
+		"BenchmarkOK-2           \t      10\t        83.20 ns/op\nFAIL\nFAIL\tp\t0.04s\n"
+	if out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	if c := countExecution(exec); c != (Counts{Passed: 1, Failed: 1}) {
+		t.Errorf("counts %+v, want BenchmarkOK passed, BenchmarkFailsLater failed", c)
+	}
+	if failed := exec.Package("p").Failed; len(failed) != 1 || failed[0].Test != "BenchmarkFailsLater" {
+		t.Errorf("failed %+v, want BenchmarkFailsLater", failed)
+	}
+}

@@ -81,6 +81,9 @@ func (p *stdoutPump) run(src io.Reader) error {
 // forward hands one line of go's stdout to the scanner.
 func (p *stdoutPump) forward(scan *flushWriter, line []byte) {
 	if line[0] == '{' {
+		if p.bench.busy() {
+			line = p.bench.rename(line)
+		}
 		for _, v := range p.bench.observe(p.peek(line)) {
 			scan.write(append(v.json(), '\n'))
 		}
