@@ -302,3 +302,17 @@ func ExampleCheckKVM() {
 		fmt.Printf("%s; KTEST_ACCEL=%s\n", rep.Status, rep.Accel)
 	}
 }
+
+// A cancellation that comes before or during the HLT probe (which may
+// finish anyway) still ends the check with the context's error, never a
+// verdict without a throughput figure.
+func TestCheckKVMCancelBeforeThroughput(t *testing.T) {
+	dev := requireKVM(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := KVMOptions{Device: dev, NoCache: true, onProbe: cancel}
+	rep, err := CheckKVM(ctx, opts)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled (report %+v)", err, rep)
+	}
+}

@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -49,7 +50,12 @@ func runProbes(ctx context.Context, kvmFD int, device string, iterations uint32,
 	errs = multierror.Append(errs, err)
 	costs.hlt = time.Since(start)
 
-	if ctx.Err() == nil {
+	// A cancellation during the HLT probe (which need not notice it) ends
+	// the check with the context's error: no verdict without a throughput
+	// figure may be reported, or cached, as a result.
+	if err := ctx.Err(); err != nil {
+		errs = multierror.Append(errs, fmt.Errorf("probe %s: %w", device, err))
+	} else {
 		start = time.Now()
 		n, elapsed, budgetHit, err := vm.throughputProbe(ctx, iterations, budget)
 		costs.throughput = time.Since(start)
