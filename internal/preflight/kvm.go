@@ -52,6 +52,9 @@ type KVMOptions struct {
 	// onProbe, when set, is called each time the probes actually run (not
 	// when the verdict comes from the cache). Tests count with it.
 	onProbe func()
+	// afterHLT, when set, is called between the HLT and the throughput
+	// probe. Tests cancel there.
+	afterHLT func()
 }
 
 // KVMReport is what CheckKVM found. It is written into sidecars and
@@ -185,7 +188,7 @@ func CheckKVM(ctx context.Context, opts KVMOptions) (rep KVMReport, err error) {
 	if opts.onProbe != nil {
 		opts.onProbe()
 	}
-	v, costs, err := runProbes(ctx, fd, device, opts.probeIterations(), opts.probeBudget())
+	v, costs, err := runProbes(ctx, fd, device, opts.probeIterations(), opts.probeBudget(), opts.afterHLT)
 	rep.Steps.HLTProbe, rep.Steps.ThroughputProbe = costs.hlt, costs.throughput
 	rep.ProbeCost = costs.hlt + costs.throughput
 	rep.fill(v)

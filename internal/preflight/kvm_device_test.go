@@ -308,11 +308,18 @@ func ExampleCheckKVM() {
 // verdict without a throughput figure.
 func TestCheckKVMCancelBeforeThroughput(t *testing.T) {
 	dev := requireKVM(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	opts := KVMOptions{Device: dev, NoCache: true, onProbe: cancel}
-	rep, err := CheckKVM(ctx, opts)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled (report %+v)", err, rep)
+	for _, at := range []string{"before the HLT probe", "after the HLT probe"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		opts := KVMOptions{Device: dev, NoCache: true}
+		if at == "before the HLT probe" {
+			opts.onProbe = cancel
+		} else {
+			opts.afterHLT = cancel
+		}
+		rep, err := CheckKVM(ctx, opts)
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled %s: err = %v, want context.Canceled (report %+v)", at, err, rep)
+		}
 	}
 }

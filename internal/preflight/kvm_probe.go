@@ -32,7 +32,7 @@ type probeCosts struct {
 // and runs the HLT probe and the throughput probe on it. The two probes are
 // independent: a failed HLT probe does not stop the throughput probe, and
 // every failure is collected. A failure to create the VM stops both.
-func runProbes(ctx context.Context, kvmFD int, device string, iterations uint32, budget time.Duration) (probeVerdict, probeCosts, error) {
+func runProbes(ctx context.Context, kvmFD int, device string, iterations uint32, budget time.Duration, afterHLT func()) (probeVerdict, probeCosts, error) {
 	var v probeVerdict
 	var costs probeCosts
 	start := time.Now()
@@ -49,6 +49,9 @@ func runProbes(ctx context.Context, kvmFD int, device string, iterations uint32,
 	v.HLTPassed = err == nil
 	errs = multierror.Append(errs, err)
 	costs.hlt = time.Since(start)
+	if afterHLT != nil {
+		afterHLT()
+	}
 
 	// A cancellation during the HLT probe (which need not notice it) ends
 	// the check with the context's error: no verdict without a throughput
