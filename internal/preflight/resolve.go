@@ -11,6 +11,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
+	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
 // Where a kernel was found (Kernel.Source).
@@ -135,7 +136,7 @@ func (r *resolver) resolve() (*Kernel, error) {
 	if path, set := r.lookup(SourceTestKernel); set {
 		k, err := r.imagePath(SourceTestKernel, path)
 		if err != nil {
-			return nil, hint.Wrap(fmt.Errorf("KTSTR_TEST_KERNEL=%q: %w", path, err),
+			return nil, hint.Wrap(fmt.Errorf("KTSTR_TEST_KERNEL=%s: %w", termtext.Quote(path), err),
 				"set KTSTR_TEST_KERNEL to a kernel image (bzImage or arm64 Image), or unset it to let ktest find one")
 		}
 		return k, nil
@@ -163,9 +164,9 @@ func (r *resolver) lookup(name string) (string, bool) {
 
 // explicitID resolves an ID the user chose: a path, a version or a key.
 func (r *resolver) explicitID(source, id string) (*Kernel, error) {
-	what := fmt.Sprintf("%s %q", source, id)
+	what := fmt.Sprintf("%s %s", source, termtext.Quote(id))
 	if source == SourceKernelID {
-		what = fmt.Sprintf("KTSTR_KERNEL=%q", id)
+		what = fmt.Sprintf("KTSTR_KERNEL=%s", termtext.Quote(id))
 	}
 	switch {
 	case isPathID(id):
