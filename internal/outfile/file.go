@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,7 +33,12 @@ type File struct {
 	owner    *syscall.Stat_t
 	// stopCancel detaches the context watch of a FIFO.
 	stopCancel func() bool
-	done       bool
+	// stall bounds a FIFO write without progress (0 for other kinds), and
+	// cancelAt is the deadline set once the context is done (UnixNano, 0
+	// before), which a write never extends.
+	stall    time.Duration
+	cancelAt atomic.Int64
+	done     bool
 }
 
 // Create opens path for writing (see the package comment for how each kind
@@ -139,8 +145,15 @@ func openStream(ctx context.Context, path string, t target, opts Options) (*File
 		if grace <= 0 {
 			grace = DefaultCancelGrace
 		}
-		f := out.f
-		out.stopCancel = context.AfterFunc(ctx, func() { f.SetWriteDeadline(time.Now().Add(grace)) })
+		out.stall = opts.Stall
+		if out.stall <= 0 {
+			out.stall = DefaultStall
+		}
+		out.stopCancel = context.AfterFunc(ctx, func() {
+			at := time.Now().Add(grace)
+			out.cancelAt.Store(at.UnixNano())
+			out.f.SetWriteDeadline(at)
+		})
 	case unix.S_IFCHR, unix.S_IFREG:
 		if st.Mode&unix.S_IFMT == unix.S_IFREG && !t.viaProc {
 			unix.Close(fd)
@@ -170,13 +183,40 @@ func (f *File) OS() *os.File { return f.f }
 // through OS (a replaced file's temp file is open read-write).
 func (f *File) Seekable() bool { return f.tmp != "" }
 
-// Write writes to the output.
+// Write writes to the output. A write to a FIFO whose reader reads nothing
+// for the stall bound (or past the grace after the context ended) fails,
+// so that a reader that stopped reading cannot hang the run.
 func (f *File) Write(p []byte) (int, error) {
-	n, err := f.f.Write(p)
-	if err != nil {
-		return n, &Error{Path: f.path, Err: unwrapPath(err)}
+	if f.stall <= 0 {
+		n, err := f.f.Write(p)
+		if err != nil {
+			return n, &Error{Path: f.path, Err: unwrapPath(err)}
+		}
+		return n, nil
 	}
-	return n, nil
+	written := 0
+	for written < len(p) {
+		deadline := time.Now().Add(f.stall)
+		cancelled := false
+		if at := f.cancelAt.Load(); at != 0 && at < deadline.UnixNano() {
+			deadline, cancelled = time.Unix(0, at), true
+		}
+		f.f.SetWriteDeadline(deadline)
+		n, err := f.f.Write(p[written:])
+		written += n
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded) && n > 0 && !cancelled:
+			// Progress: the reader is slow, not gone.
+		case errors.Is(err, os.ErrDeadlineExceeded) && cancelled:
+			return written, &Error{Path: f.path, Err: errors.New("the run was stopped and the FIFO's reader read nothing more")}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return written, &Error{Path: f.path, Err: fmt.Errorf("the FIFO's reader read nothing for %s; ktest stopped writing to it", f.stall)}
+		default:
+			return written, &Error{Path: f.path, Err: unwrapPath(err)}
+		}
+	}
+	return written, nil
 }
 
 // Commit publishes what was written: a replaced file's temp file is

@@ -39,6 +39,11 @@ const DefaultFIFOWait = 30 * time.Second
 // context of Create is done.
 const DefaultCancelGrace = 5 * time.Second
 
+// DefaultStall is how long a write to a FIFO may make no progress (its
+// reader opened it but reads nothing) before it fails: the run then goes
+// on without that output instead of hanging.
+const DefaultStall = 30 * time.Second
+
 // maxLinks bounds the symlinks followed, as the kernel's ELOOP does.
 const maxLinks = 40
 
@@ -56,6 +61,9 @@ type Options struct {
 	// Waiting, when set, is called once when Create starts to wait for a
 	// FIFO's reader, so the caller can say so.
 	Waiting func(path string, limit time.Duration)
+	// Stall bounds how long one write to a FIFO may make no progress; 0
+	// means DefaultStall.
+	Stall time.Duration
 }
 
 // Error is a problem with an output path. Its text starts with the path as

@@ -236,6 +236,64 @@ func TestFIFOWriteEndsAfterCancel(t *testing.T) {
 	}
 }
 
+// TestFIFOWriteStallEnds: a reader that opens the FIFO and never reads
+// cannot hold a write forever even while the run goes on (no cancel): the
+// write fails after the stall bound, naming the FIFO. A slow reader that
+// keeps reading is not a stall.
+func TestFIFOWriteStallEnds(t *testing.T) {
+	path := mkfifo(t)
+	r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, err := Create(context.Background(), path, Options{Stall: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	_, err = f.Write(make([]byte, 4<<20))
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "read nothing for 100ms") {
+		t.Errorf("stalled write ended with %v, want the stall error naming %s", err, path)
+	}
+
+	slow := mkfifo(t)
+	done := make(chan int)
+	go func() {
+		r, err := os.Open(slow)
+		if err != nil {
+			done <- -1
+			return
+		}
+		defer r.Close()
+		n := 0
+		buf := make([]byte, 4096)
+		for {
+			time.Sleep(5 * time.Millisecond) // slower than the writer
+			m, err := r.Read(buf)
+			n += m
+			if err != nil {
+				done <- n
+				return
+			}
+		}
+	}()
+	f, err = Create(context.Background(), slow, Options{Stall: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 256<<10)
+	if _, err := f.Write(payload); err != nil {
+		t.Errorf("write to a slow reader: %v", err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-done; n != len(payload) {
+		t.Errorf("slow reader got %d bytes, want %d", n, len(payload))
+	}
+}
+
 func TestDevNull(t *testing.T) {
 	before := devInfo(t, "/dev/null")
 	if err := WriteFile(context.Background(), "/dev/null", []byte("discarded"), Options{}); err != nil {

@@ -72,7 +72,7 @@ func (o *outputs) jsonWriter() io.Writer {
 	if o == nil || o.json == nil {
 		return nil
 	}
-	return o.json.OS()
+	return o.json // its Write bounds a FIFO whose reader stopped reading
 }
 
 // commitJSON publishes the --jsonfile.
