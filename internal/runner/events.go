@@ -30,7 +30,6 @@ type eventSink struct {
 	writeErr   error // the first failed write to stdout
 
 	eventLog *bufio.Writer // the --jsonfile, written by the stdoutPump; may be nil
-	logName  string        // its path, for errors
 
 	// synthetic holds testjson's fail events for tests that started and
 	// never finished: the test binary died, or go test was stopped.
@@ -133,7 +132,8 @@ func (s *eventSink) flush() error {
 		return nil
 	}
 	if err := s.eventLog.Flush(); err != nil {
-		return fmt.Errorf("write event log %s: %w", s.logName, err)
+		// The --jsonfile's own errors start with its path.
+		return fmt.Errorf("write event log: %w", err)
 	}
 	return nil
 }

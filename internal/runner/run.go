@@ -201,7 +201,6 @@ func newSink(opts Options, cmd goCommand, outs *outputs) (*eventSink, func(), er
 	}
 	if w := outs.jsonWriter(); w != nil {
 		sink.eventLog = bufio.NewWriterSize(w, 64<<10)
-		sink.logName = opts.JSONFile
 	}
 	return sink, func() {}, nil
 }
