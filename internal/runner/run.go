@@ -363,14 +363,18 @@ func finish(opts Options, res *Result, sink *eventSink, outs *outputs) error {
 	fmt.Fprintln(opts.Stderr, summaryLine(res.Verdict, res.Counts, res.Elapsed, extras))
 
 	// go's verdict wins over trouble with its output: a failure is go's
-	// exit status even when a line was not test2json.
+	// exit status (docs/spec.md §2) even when a line was not test2json or
+	// a report could not be written; the report's error is still said.
 	switch {
 	case res.Signal != nil:
 		return &InterruptedError{Signal: res.Signal}
+	case res.GoExit != 0:
+		for _, e := range errs {
+			fmt.Fprintf(opts.Stderr, "ktest: error: %s\n", e)
+		}
+		return &ExitError{Code: res.GoExit}
 	case len(errs) > 0:
 		return errors.New(strings.Join(errs, "; "))
-	case res.GoExit != 0:
-		return &ExitError{Code: res.GoExit}
 	case sink.malformedLine != "":
 		return fmt.Errorf("read go test output: line %d is not a test2json event: %.200s; ktest needs `go test -json` output (check KTEST_GO or the go on PATH)", sink.malformedAt, sink.malformedLine)
 	case policyErr != nil:
