@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/cache"
+	"github.com/ktest-dev/ktest/internal/dpkgversion"
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/kernelfetch"
 )
@@ -342,7 +343,7 @@ func (s *Source) candidates(ix *Index, spec kernelfetch.Spec) []kernelfetch.Cand
 			if !ok {
 				continue
 			}
-			up := Upstream(p.Version)
+			up := dpkgversion.Upstream(p.Version)
 			switch spec.Kind {
 			case kernelfetch.SpecLine:
 				ok = spec.MatchesUpstream(up)
@@ -364,7 +365,7 @@ func (s *Source) candidates(ix *Index, spec kernelfetch.Spec) []kernelfetch.Cand
 			out = append(out, c)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b kernelfetch.Candidate) int { return CompareVersions(b.Version, a.Version) })
+	slices.SortStableFunc(out, func(a, b kernelfetch.Candidate) int { return dpkgversion.Compare(b.Version, a.Version) })
 	return out
 }
 
@@ -374,7 +375,7 @@ func (s *Source) metaChoice(si *SuiteIndex) string {
 	best := ""
 	bestVer := ""
 	for _, p := range si.Packages {
-		if p.Name != "linux-image-"+s.cfg.Flavour || (bestVer != "" && CompareVersions(p.Version, bestVer) <= 0) {
+		if p.Name != "linux-image-"+s.cfg.Flavour || (bestVer != "" && dpkgversion.Compare(p.Version, bestVer) <= 0) {
 			continue
 		}
 		for _, alts := range ParseDepends(p.Depends) {
@@ -393,7 +394,7 @@ func (s *Source) metaChoice(si *SuiteIndex) string {
 // packages it depends on.
 func (s *Source) candidate(si *SuiteIndex, suite, rel string, p Package) (kernelfetch.Candidate, bool) {
 	c := kernelfetch.Candidate{
-		Release: rel, Version: p.Version, Upstream: Upstream(p.Version), Suite: suite,
+		Release: rel, Version: p.Version, Upstream: dpkgversion.Upstream(p.Version), Suite: suite,
 		Key: kernelfetch.DebianKey(rel, p.Version), Layout: "image",
 	}
 	split := false

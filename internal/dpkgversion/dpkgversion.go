@@ -1,23 +1,28 @@
-package debian
+// Package dpkgversion compares versions the way dpkg does (deb-version(7)):
+// Debian package versions, and the fragments they are made of, which
+// also order kernel releases. One implementation for the kernel fetcher
+// (which package is newest) and for kernel resolution (which cached
+// release is newest).
+package dpkgversion
 
 import (
 	"strings"
 )
 
-// CompareVersions compares two Debian package versions
+// Compare compares two Debian package versions
 // ([epoch:]upstream[-revision]) as dpkg does (deb-version(7)): -1, 0 or 1.
 // "~" sorts before everything, even the end of a part, so 7.3~rc7-1 is
 // older than 7.3-1.
-func CompareVersions(a, b string) int {
+func Compare(a, b string) int {
 	ea, ua, ra := splitVersion(a)
 	eb, ub, rb := splitVersion(b)
 	if c := compareNumeric(ea, eb); c != 0 {
 		return c
 	}
-	if c := compareFragment(ua, ub); c != 0 {
+	if c := CompareFragment(ua, ub); c != 0 {
 		return c
 	}
-	return compareFragment(ra, rb)
+	return CompareFragment(ra, rb)
 }
 
 func splitVersion(v string) (epoch, upstream, revision string) {
@@ -67,10 +72,12 @@ func order(c byte) int {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// compareFragment is dpkg's verrevcmp: alternating non-digit parts
-// (compared character by character by order) and digit parts (compared as
-// numbers).
-func compareFragment(a, b string) int {
+// CompareFragment is dpkg's verrevcmp, the comparison of one part of a
+// version (upstream or revision): alternating non-digit runs, compared
+// character by character by dpkg's order ("~" before the end, which is
+// before letters, which are before other characters), and digit runs,
+// compared as numbers. It returns -1, 0 or 1.
+func CompareFragment(a, b string) int {
 	at := func(s string, i int) byte {
 		if i < len(s) {
 			return s[i]

@@ -1,8 +1,8 @@
-package debian
+package dpkgversion
 
 import "testing"
 
-func TestCompareVersions(t *testing.T) {
+func TestCompare(t *testing.T) {
 	for _, c := range []struct {
 		a, b string
 		want int
@@ -20,11 +20,11 @@ func TestCompareVersions(t *testing.T) {
 		{"6.1.99-1", "6.1.100-1", -1},
 		{"1.0+b1", "1.0", 1},
 	} {
-		if got := CompareVersions(c.a, c.b); got != c.want {
-			t.Errorf("CompareVersions(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		if got := Compare(c.a, c.b); got != c.want {
+			t.Errorf("Compare(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
 		}
-		if got := CompareVersions(c.b, c.a); got != -c.want {
-			t.Errorf("CompareVersions(%q, %q) = %d, want %d", c.b, c.a, got, -c.want)
+		if got := Compare(c.b, c.a); got != -c.want {
+			t.Errorf("Compare(%q, %q) = %d, want %d", c.b, c.a, got, -c.want)
 		}
 	}
 	if u := Upstream("7.3~rc7-1~exp1"); u != "7.3-rc7" {
@@ -32,14 +32,14 @@ func TestCompareVersions(t *testing.T) {
 	}
 }
 
-func FuzzCompareVersions(f *testing.F) {
+func FuzzCompare(f *testing.F) {
 	f.Add("7.3~rc7-1~exp1", "7.2.13-1")
 	f.Add("1:0", "0~")
 	f.Fuzz(func(t *testing.T, a, b string) {
-		if CompareVersions(a, b) != -CompareVersions(b, a) {
+		if Compare(a, b) != -Compare(b, a) {
 			t.Fatalf("not antisymmetric: %q %q", a, b)
 		}
-		if CompareVersions(a, a) != 0 {
+		if Compare(a, a) != 0 {
 			t.Fatalf("%q != itself", a)
 		}
 	})
