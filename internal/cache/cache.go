@@ -12,6 +12,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/filekind"
 	"github.com/ktest-dev/ktest/internal/hint"
+	"github.com/ktest-dev/ktest/internal/shellword"
 )
 
 // Names of bookkeeping files and directories under the root.
@@ -128,7 +129,7 @@ func probeWritable(abs string) error {
 	f, err := os.CreateTemp(abs, probePrefix+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return hint.Wrap(fmt.Errorf("cache root %s is not writable: %w", abs, err),
-			"fix its permissions (e.g. chown it to your user), or set KTSTR_CACHE_DIR to a writable directory (a copy of a shared read-only cache: cp -a "+shellQuote(abs)+" ~/ktstr-cache)")
+			"fix its permissions (e.g. chown it to your user), or set KTSTR_CACHE_DIR to a writable directory (a copy of a shared read-only cache: cp -a "+shellword.Quote(abs)+" ~/ktstr-cache)")
 	}
 	defer f.Close()
 	name := f.Name()

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktest-dev/ktest/internal/hint"
+	"github.com/ktest-dev/ktest/internal/shellword"
 )
 
 // Cleaning deletes directories, so it must never run on something that is
@@ -254,5 +255,5 @@ func hintPermission(err error, path string) error {
 		return err
 	}
 	return hint.Wrap(err, fmt.Sprintf("you may not read %s: ask its owner for access (chmod a+rX %s), or set KTSTR_CACHE_DIR to a kernel cache of your own",
-		path, shellQuote(path)))
+		path, shellword.Quote(path)))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/filekind"
 	"github.com/ktest-dev/ktest/internal/hint"
+	"github.com/ktest-dev/ktest/internal/shellword"
 )
 
 // Opening a lockfile safely.
@@ -46,37 +47,13 @@ type UnsafeLockfileError struct {
 // Error says what was found, why it is refused and how to fix it.
 func (e *UnsafeLockfileError) Error() string {
 	return fmt.Sprintf("refuse lockfile %s: it %s; lockfiles must be regular files ktest or ktstr created there, and following anything else would let whoever can write the cache redirect ktest to another file; remove it (rm -r %s) and retry",
-		e.Path, e.Reason, shellQuote(e.Path))
-}
-
-// shellQuote quotes s for a copy-pasted shell command.
-func shellQuote(s string) string {
-	safe := true
-	for _, c := range []byte(s) {
-		if !(c == '/' || c == '.' || c == '-' || c == '_' || c == '+' || c == ',' || c == ':' ||
-			'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
-			safe = false
-			break
-		}
-	}
-	if safe && s != "" {
-		return s
-	}
-	out := []byte{'\''}
-	for _, c := range []byte(s) {
-		if c == '\'' {
-			out = append(out, `'\''`...)
-			continue
-		}
-		out = append(out, c)
-	}
-	return string(append(out, '\''))
+		e.Path, e.Reason, shellword.Quote(e.Path))
 }
 
 // readOnlyCacheHint is the hint for a lockfile that cannot be created.
 func readOnlyCacheHint(dir string) string {
 	return fmt.Sprintf("the kernel cache is shared and %s is not writable for you: set KTSTR_CACHE_DIR to a writable copy (e.g. cp -a %s/.. ~/ktstr-cache), or ask the cache's owner to make %s writable for its users (chmod 1777 %s)",
-		dir, shellQuote(dir), shellQuote(dir), shellQuote(dir))
+		dir, shellword.Quote(dir), shellword.Quote(dir), shellword.Quote(dir))
 }
 
 // lockDirMode is the mode a new .locks directory is created with (before

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+
+	"github.com/ktest-dev/ktest/internal/shellword"
 )
 
 // goCommand is the go test invocation ktest will run.
@@ -117,26 +119,9 @@ func isFlag(arg, name string) bool {
 
 // String renders the command as a shell would need to see it.
 func (c goCommand) String() string {
-	parts := []string{shellQuote(c.Path)}
+	parts := []string{shellword.Quote(c.Path)}
 	for _, a := range c.Args {
-		parts = append(parts, shellQuote(a))
+		parts = append(parts, shellword.Quote(a))
 	}
 	return strings.Join(parts, " ")
-}
-
-func shellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
