@@ -6,8 +6,9 @@ package shellword
 import "strings"
 
 // Quote returns s unchanged when it holds only characters no shell treats
-// specially, else s in single quotes (a single quote inside written '\'').
-// The empty string is ''.
+// specially, else s in single quotes, each single quote inside written as
+// quote, backslash, quote, quote. The empty string becomes a pair of
+// single quotes.
 func Quote(s string) string {
 	if s == "" {
 		return "''"
