@@ -22,7 +22,7 @@
 // KTSTR_TEST_KERNEL unset, or ktest exported KTEST_UNAVAILABLE), no QEMU,
 // or a busy host. SkipOnContention does the same for a test's own
 // contention errors (*ContentionError). Every skip message is the SKIP
-// banner of the ktest spec, "ktest: SKIP: <category>: <reason>" followed
+// banner of docs/spec.md §6, "ktest: SKIP: <category>: <reason>" followed
 // by "  hint: ..." lines, so test2json, JUnit and the console all show it,
 // and ktest counts skips by category. Under ktest (KTEST_SIDECAR_DIR set)
 // every skip also writes a skip sidecar, skips/<time>-<hex>.json in the
@@ -46,7 +46,7 @@
 //
 // # Environment
 //
-// The package reads what ktest exports (see the ktest spec, §9):
+// The package reads what ktest exports (docs/spec.md §9):
 // KTSTR_TEST_KERNEL (the image), KTSTR_KERNEL (its cache entry directory),
 // KTEST_UNAVAILABLE ("<category>: <reason>"), KTEST_ACCEL ("kvm" or "tcg",
 // used by vm.Run), KTEST_SIDECAR_DIR and KTEST_RUN_ID, plus KTSTR_CI and CI

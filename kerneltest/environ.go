@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Variables ktest exports to the tests it runs (ktest spec §9). They are
+// Variables ktest exports to the tests it runs (docs/spec.md §9). They are
 // repeated here, not imported from package runner, because the test-side
 // library must stay small: runner pulls in go test orchestration.
 const (

@@ -25,7 +25,7 @@ type skipSite struct {
 
 // skipTest writes the skip sidecar (under ktest) and skips t with the SKIP
 // banner. It does not return. The banner of a contention skip carries the
-// host snapshot summary, as ktest's own contention banners do (spec §4),
+// host snapshot summary, as ktest's own contention banners do (docs/spec.md §4),
 // unless the reason already has one (KTEST_UNAVAILABLE from ktest does).
 func skipTest(t testing.TB, s skipSite) {
 	t.Helper()

@@ -208,7 +208,7 @@ func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.D
 	return &Lock{file: f, path: path, mode: mode, waited: time.Since(start)}, nil
 }
 
-// lockWaitError wraps a failed wait: a cancellation in SPEC §7's words,
+// lockWaitError wraps a failed wait: a cancellation in docs/spec.md §7's words,
 // anything else (an unsafe or unopenable lockfile) as it is.
 func lockWaitError(ctx context.Context, mode LockMode, what, path string, err error) error {
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

@@ -47,7 +47,7 @@ func TestLockSharedShared(t *testing.T) {
 	}
 }
 
-// timeoutMessage matches the SPEC §7 message shape for one holder.
+// timeoutMessage matches the docs/spec.md §7 message shape for one holder.
 func timeoutMessage(mode LockMode, what, path string, timeout string, h Holder) *regexp.Regexp {
 	return regexp.MustCompile("^" + regexp.QuoteMeta(fmt.Sprintf(
 		"flock %s on %s timed out after %s (lockfile %s, holders: pid=%d cmd=%s)",

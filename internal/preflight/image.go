@@ -281,7 +281,7 @@ func isText(data []byte) bool {
 	return len(data) > 0
 }
 
-// InspectImage validates the kernel image at path (SPEC §5) and reads its
+// InspectImage validates the kernel image at path (docs/spec.md §5) and reads its
 // version. It reads only the header: the first 4 KiB and, for a bzImage,
 // the version string wherever the header points (within the first 66 KB).
 // Every failure is *InvalidImageError naming the file; for a missing file it

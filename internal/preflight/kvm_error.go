@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Class is the SPEC §4 classification of a KVM failure. The caller maps it to
+// Class is the docs/spec.md §4 classification of a KVM failure. The caller maps it to
 // an outcome: ClassContention is a `contention` SKIP, ClassAbsent and
 // ClassPermission are hard errors unless --on-no-kvm skip turns them into a
 // `no-kvm` SKIP, and ClassFault is always a hard error.

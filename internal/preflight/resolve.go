@@ -85,19 +85,19 @@ func (e *KernelUnavailableError) Error() string { return e.Reason }
 
 var versionID = regexp.MustCompile(`^\d+\.\d+(\.\d+)?(-rc\d+)?$`)
 
-// IsVersionID reports whether a kernel ID has SPEC §5's version form,
+// IsVersionID reports whether a kernel ID has docs/spec.md §5's version form,
 // MAJOR.MINOR[.PATCH][-rcN], and so selects cache entries by their
 // metadata version.
 func IsVersionID(id string) bool { return versionID.MatchString(id) }
 
-// noKernelHints are the hints of a no-kernel SKIP (SPEC §5).
+// noKernelHints are the hints of a no-kernel SKIP (docs/spec.md §5).
 var noKernelHints = []string{
 	"add one to the cache: ktest kernel fetch 6.12 (a Debian kernel), or ktest kernel add <image>",
 	"or point at an image: KTSTR_TEST_KERNEL=/path/to/bzImage",
 	"or pass --kernel PATH|VERSION|KEY",
 }
 
-// ResolveKernel finds the kernel in the order of SPEC §5: --kernel,
+// ResolveKernel finds the kernel in the order of docs/spec.md §5: --kernel,
 // KTSTR_TEST_KERNEL, KTSTR_KERNEL, the newest valid cache entry, build trees
 // (./linux, ../linux), then host images. An explicit choice (the first three)
 // that does not resolve is a hard error and never falls back. Finding
@@ -182,7 +182,7 @@ func (r *resolver) explicitID(source, id string) (*Kernel, error) {
 	}
 }
 
-// isPathID: an ID is a path if it contains / or starts with . or ~ (SPEC §5).
+// isPathID: an ID is a path if it contains / or starts with . or ~ (docs/spec.md §5).
 func isPathID(id string) bool {
 	return strings.Contains(id, "/") || strings.HasPrefix(id, ".") || strings.HasPrefix(id, "~")
 }

@@ -88,7 +88,7 @@ func (f *resolveFixture) resolve(id string) (Resolution, error) {
 	})
 }
 
-// TestResolveOrder walks SPEC §5's order: each case adds one more candidate
+// TestResolveOrder walks docs/spec.md §5's order: each case adds one more candidate
 // that outranks everything before it.
 func TestResolveOrder(t *testing.T) {
 	f := newResolveFixture(t)

@@ -35,7 +35,7 @@ func mergeEnv(base []string, extra []string, unset []string) []string {
 	return append(out, extra...)
 }
 
-// Variables ktest exports to go test (SPEC §9).
+// Variables ktest exports to go test (docs/spec.md §9).
 const (
 	EnvTestKernel  = "KTSTR_TEST_KERNEL"
 	EnvKernel      = "KTSTR_KERNEL"

@@ -11,7 +11,7 @@ import (
 	"gotest.tools/gotestsum/testjson"
 )
 
-// reportUnavailable prints the run-level SKIP banner (SPEC §6) and writes
+// reportUnavailable prints the run-level SKIP banner (docs/spec.md §6) and writes
 // its skip sidecar (when there is a run directory). The run goes on: tests that need no kernel still run.
 func reportUnavailable(opts Options, pre *preflight.Report, runDir *skipreport.RunDir) {
 	u := pre.Unavailable

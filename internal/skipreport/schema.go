@@ -9,7 +9,7 @@ const (
 	SkipSchema = "ktest.skip/v1"
 )
 
-// RunRecord is run.json: one per ktest run (SPEC §8).
+// RunRecord is run.json: one per ktest run (docs/spec.md §8).
 type RunRecord struct {
 	Schema     string    `json:"schema"`
 	RunID      string    `json:"run_id"`
@@ -120,7 +120,7 @@ type PolicyRecord struct {
 	Fired        string   `json:"fired"`
 }
 
-// SkipRecord is one skips/*.json: one per SKIP site (SPEC §8).
+// SkipRecord is one skips/*.json: one per SKIP site (docs/spec.md §8).
 type SkipRecord struct {
 	Schema   string        `json:"schema"`
 	Time     time.Time     `json:"time"`
