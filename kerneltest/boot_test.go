@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/vm"
 )
@@ -40,7 +40,7 @@ func TestBoot(t *testing.T) {
 	kernel := Kernel(t)
 	res := Boot(t, vm.Config{Guest: testGuest, Args: []string{"ok", "two words"}})
 
-	image, err := preflight.InspectImage(kernel)
+	image, err := kernelimage.Inspect(kernel)
 	if err != nil {
 		t.Fatal(err)
 	}

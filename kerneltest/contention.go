@@ -7,11 +7,12 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/vm"
-	"golang.org/x/sys/unix"
 )
 
 // ContentionError reports that something a test needs is busy right now

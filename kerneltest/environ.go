@@ -6,8 +6,9 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/ktest-dev/ktest/internal/skipreport"
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
 // Variables ktest exports to the tests it runs (docs/spec.md §9). They are

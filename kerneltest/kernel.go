@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
@@ -46,7 +46,7 @@ func Kernel(t testing.TB) string {
 			hints:    []string{"this ktest and this kerneltest package disagree on the protocol; use matching versions"},
 		})
 	}
-	if _, err := preflight.InspectImage(path); err != nil {
+	if _, err := kernelimage.Inspect(path); err != nil {
 		hint := ""
 		if !filepath.IsAbs(path) && errors.Is(err, fs.ErrNotExist) {
 			// go test runs each package's tests in the package directory.

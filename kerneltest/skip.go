@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
@@ -65,7 +65,7 @@ func kernelRecord(path string) *skipreport.KernelRecord {
 	if path == os.Getenv(envTestKernel) {
 		rec.Source = envTestKernel
 	}
-	if info, err := preflight.InspectImage(path); err == nil {
+	if info, err := kernelimage.Inspect(path); err == nil {
 		rec.Version = info.Release
 	}
 	rec.CacheKey = cacheKeyOf(path)

@@ -17,10 +17,11 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/ktest-dev/ktest/internal/reaper"
 	"golang.org/x/sys/unix"
 
-	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
+	"github.com/ktest-dev/ktest/internal/reaper"
+
 	"github.com/ktest-dev/ktest/internal/testkernel"
 )
 
@@ -49,7 +50,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	if err != nil {
 		t.Fatal(err)
 	}
-	images, err := filepath.Abs("../../internal/preflight/testdata/images")
+	images, err := filepath.Abs("../../internal/kernelimage/testdata/images")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ var realKernel = sync.OnceValue(func() (k struct{ path, release, line, patch str
 	if err != nil {
 		return k
 	}
-	info, err := preflight.InspectImage(path)
+	info, err := kernelimage.Inspect(path)
 	if err != nil || info.Release == "" {
 		return k
 	}

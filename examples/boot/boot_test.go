@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 	"github.com/ktest-dev/ktest/kerneltest"
 	"github.com/ktest-dev/ktest/vm"
 )
@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { os.Exit(kerneltest.Main(m)) }
 func TestGuestRunsTheKernel(t *testing.T) {
 	kernel := kerneltest.Kernel(t) // skips without a kernel
 
-	image, err := preflight.InspectImage(kernel)
+	image, err := kernelimage.Inspect(kernel)
 	if err != nil {
 		t.Fatal(err)
 	}

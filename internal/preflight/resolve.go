@@ -11,6 +11,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
@@ -36,8 +37,8 @@ type Kernel struct {
 	Entry *cache.Entry `json:"cache_entry,omitempty"`
 	// Dir is exported as KTSTR_KERNEL: the cache entry's directory, or the
 	// image's directory.
-	Dir   string    `json:"dir"`
-	Image ImageInfo `json:"image"`
+	Dir   string           `json:"dir"`
+	Image kernelimage.Info `json:"image"`
 }
 
 // ResolveStep is one place resolution looked, for `ktest doctor`.
@@ -239,7 +240,7 @@ func (r *resolver) imagePath(source, path string) (*Kernel, error) {
 
 // validate inspects the image and builds the Kernel.
 func (r *resolver) validate(source, path string, entry *cache.Entry) (*Kernel, error) {
-	info, err := InspectImage(path)
+	info, err := kernelimage.Inspect(path)
 	if err != nil {
 		r.step(source, path, err.Error())
 		return nil, err
