@@ -1,8 +1,4 @@
-// Package skipreport turns the reasons ktest cannot run kernel tests into
-// clearly labelled SKIPs: the one-line banner of docs/spec.md §6, the JSON sidecars
-// of docs/spec.md §8 (run.json and skips/*.json) with their writer and reader, and
-// the host resource snapshot both carry.
-package skipreport
+package testproto
 
 import (
 	"fmt"
