@@ -140,7 +140,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if u := pre.Unavailable; u != nil {
 		reportUnavailable(opts, pre, runDir)
 	}
-	set, unset := exportedEnv(kernelPath(pre), kernelDir(pre), unavailableText(pre), pre.KVM.Accel, runDir.PathOrEmpty(), runDir.IDOrEmpty())
+	set, unset := exportedEnv(pre, runDir.PathOrEmpty(), runDir.IDOrEmpty())
 	env := mergeEnv(opts.Env, set, unset)
 
 	sink, closeLog, err := newSink(opts, cmd, outs)
