@@ -125,6 +125,15 @@ func (e *LockTimeoutError) Error() string {
 		e.Mode, e.What, formatTimeout(e.Timeout), e.Path, formatHolders(e.Holders))
 }
 
+// Contention reports true: a lock held past the timeout is contention, a
+// transient condition (kerneltest.SkipOnContention skips on it).
+func (e *LockTimeoutError) Contention() bool { return true }
+
+// Hints say what to do about it, for a SKIP banner.
+func (e *LockTimeoutError) Hints() []string {
+	return []string{"another process held the lock for too long; `ktest locks` shows who holds it"}
+}
+
 // formatTimeout prints whole seconds as "60s" (not Go's "1m0s").
 func formatTimeout(d time.Duration) string {
 	if d%time.Second == 0 {

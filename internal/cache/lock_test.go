@@ -73,6 +73,14 @@ func TestLockSharedBlocksExclusive(t *testing.T) {
 	if re := timeoutMessage(Exclusive, `cache entry "k"`, path, "300ms", want); !re.MatchString(err.Error()) {
 		t.Errorf("message\n %s\ndoes not match\n %s", err, re)
 	}
+	// Test code recognises it as contention by interface, not by type.
+	var ce interface {
+		Contention() bool
+		Hints() []string
+	}
+	if !errors.As(fmt.Errorf("use kernel: %w", err), &ce) || !ce.Contention() || len(ce.Hints()) == 0 {
+		t.Errorf("a lock timeout does not report contention with hints")
+	}
 }
 
 func TestLockExclusiveBlocksShared(t *testing.T) {

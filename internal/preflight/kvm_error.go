@@ -86,6 +86,10 @@ func (e *KVMError) Hints() []string {
 	return []string{e.Hint}
 }
 
+// Contention reports whether the failure is transient host pressure
+// (ClassContention), which kerneltest.SkipOnContention skips on.
+func (e *KVMError) Contention() bool { return e.Class == ClassContention }
+
 // Unwrap exposes the errno so errors.Is(err, syscall.ENOENT) and
 // errors.Is(err, fs.ErrNotExist) work.
 func (e *KVMError) Unwrap() error {
