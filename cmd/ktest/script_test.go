@@ -58,6 +58,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	if err != nil {
 		t.Fatal(err)
 	}
+	moduleRoot, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Read once, before the scripts run in parallel.
 	goVars := map[string]string{}
 	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOROOT"} {
@@ -72,6 +76,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			// scripts that need a PATH without go.
 			env.Setenv("KTEST_BIN", filepath.SplitList(env.Getenv("PATH"))[0])
 			env.Setenv("STREAMS", streams)
+			// This module's source, for scripts whose test modules
+			// import kerneltest (through a replace directive).
+			env.Setenv("KTEST_MODULE", moduleRoot)
 			// Small synthetic kernel images (valid headers, no kernel).
 			env.Setenv("IMAGES", images)
 			// A real distro kernel, when this host has one ([realkernel]).
