@@ -106,3 +106,40 @@ func TestGuestDependencies(t *testing.T) {
 		}
 	}
 }
+
+// publicAPI is what examples, and so test authors, may import of this
+// module (docs/spec.md §15).
+var publicAPI = []string{module + "kerneltest", module + "vm", module + "vm/guest"}
+
+// Every example can be copied into a user's project as it is: its files
+// (tagged ones too) import nothing of this module but the public API.
+func TestExamplesImportOnlyThePublicAPI(t *testing.T) {
+	t.Parallel()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("go list needs the go command: %v", err)
+	}
+	out, err := exec.CommandContext(t.Context(), goTool, "list", "-tags", "ktest_guestfail,ktest_contention",
+		"-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}`,
+		module+"examples/...").Output()
+	if err != nil {
+		t.Fatalf("go list ./examples/...: %v", err)
+	}
+	n := 0
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		n++
+		pkg := fields[0]
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, module) && !strings.HasPrefix(imp, pkg+"/") && !slices.Contains(publicAPI, imp) {
+				t.Errorf("%s imports %s: examples may import only %v of this module", pkg, imp, publicAPI)
+			}
+		}
+	}
+	if n < 4 {
+		t.Fatalf("go list found %d example packages:\n%s", n, out)
+	}
+}
