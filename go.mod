@@ -1,6 +1,8 @@
 module github.com/ktest-dev/ktest
 
-go 1.26.8
+go 1.25.0
+
+toolchain go1.26.8
 
 require (
 	github.com/hashicorp/go-multierror v1.1.1
@@ -9,8 +11,8 @@ require (
 	github.com/pierrec/lz4/v4 v4.1.33
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/ulikunitz/xz v0.5.17
-	golang.org/x/sys v0.50.0
-	golang.org/x/term v0.48.0
+	golang.org/x/sys v0.47.0
+	golang.org/x/term v0.45.0
 	gotest.tools/gotestsum v1.13.0
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktest-dev/ktest/internal/skipreport"
+	"github.com/ktest-dev/ktest/internal/testproto"
 	"github.com/ktest-dev/ktest/vm"
 )
 
@@ -63,7 +63,7 @@ func failBoot(t testing.TB, cfg vm.Config, res *vm.Result, err error) {
 	switch {
 	case errors.As(err, &noQEMU):
 		skipTest(t, skipSite{
-			category: skipreport.NoQEMU,
+			category: testproto.NoQEMU,
 			reason:   fmt.Sprintf("QEMU (%s) is not installed: %v", noQEMU.Binary, noQEMU.Err),
 			errno:    errnoOf(err),
 			kernel:   cfg.Kernel,
@@ -75,6 +75,9 @@ func failBoot(t testing.TB, cfg vm.Config, res *vm.Result, err error) {
 	case errors.As(err, new(*vm.HostBusyError)):
 		site, _ := contentionSite(err)
 		site.kernel = cfg.Kernel
+		if len(site.hints) == 0 {
+			site.hints = []string{"QEMU could not get a host resource at the time; it is transient, so retry the run"}
+		}
 		skipTest(t, site)
 	case errors.As(err, &guestErr):
 		// The whole output, not the tail GuestError.Error quotes: it is

@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktest-dev/ktest/internal/preflight"
-	"github.com/ktest-dev/ktest/internal/skipreport"
+	"github.com/ktest-dev/ktest/internal/testproto"
 	"github.com/ktest-dev/ktest/vm"
 )
 
@@ -34,17 +33,16 @@ func init() {
 	}
 }
 
-// TestBoot boots the real kernel with a guest that reports its release.
+// TestBoot boots the real kernel with a guest that reports its release,
+// which must be the one KernelInfo says the kernel has.
 func TestBoot(t *testing.T) {
 	t.Parallel()
-	kernel := Kernel(t)
-	res := Boot(t, vm.Config{Guest: testGuest, Args: []string{"ok", "two words"}})
-
-	image, err := preflight.InspectImage(kernel)
-	if err != nil {
-		t.Fatal(err)
+	kernel := KernelInfo(t)
+	if kernel.Release == "" {
+		t.Fatalf("KernelInfo %+v: no release", kernel)
 	}
-	for _, want := range []string{"release: " + image.Release + "\n", `args: ["ok" "two words"]`} {
+	res := Boot(t, vm.Config{Guest: testGuest, Args: []string{"ok", "two words"}})
+	for _, want := range []string{"release: " + kernel.Release + "\n", `args: ["ok" "two words"]`} {
 		if !strings.Contains(res.Output, want) {
 			t.Errorf("guest output lacks %q:\n%s", want, res.Output)
 		}
@@ -125,7 +123,7 @@ func TestBootWithoutQEMUSkips(t *testing.T) {
 		t.Errorf("want SKIP with banner %q... and an install hint; output:\n%s", banner, res.output)
 	}
 	rec, raw := readOneSidecar(t, runDir)
-	if rec.Category != skipreport.NoQEMU || rec.Errno != "ENOENT" || rec.Kernel == nil || rec.Kernel.Path != "/nonexistent/bzImage" {
+	if rec.Category != testproto.NoQEMU || rec.Errno != "ENOENT" || rec.Kernel == nil || rec.Kernel.Path != "/nonexistent/bzImage" {
 		t.Errorf("skip sidecar: want no-qemu, errno ENOENT, the configured kernel:\n%s", raw)
 	}
 }

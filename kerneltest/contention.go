@@ -4,14 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"os"
-	"syscall"
 	"testing"
 
-	"github.com/ktest-dev/ktest/internal/cache"
-	"github.com/ktest-dev/ktest/internal/preflight"
-	"github.com/ktest-dev/ktest/internal/skipreport"
-	"github.com/ktest-dev/ktest/vm"
-	"golang.org/x/sys/unix"
+	"github.com/ktest-dev/ktest/internal/testproto"
 )
 
 // ContentionError reports that something a test needs is busy right now
@@ -19,6 +14,8 @@ import (
 // a transient condition that retrying later may clear. Return or wrap one
 // where such a failure is detected and pass the error to SkipOnContention,
 // which skips the test with category "contention" instead of failing it.
+// A test's own error types can do the same by implementing Contention (see
+// SkipOnContention).
 type ContentionError struct {
 	// Reason says what was busy, e.g. "lockfile /tmp/x.lock is held by
 	// another process".
@@ -46,12 +43,30 @@ func (e *ContentionError) Error() string {
 // Unwrap returns the underlying error.
 func (e *ContentionError) Unwrap() error { return e.Err }
 
-// SkipOnContention returns if err is nil, skips the test if err is (or
-// wraps) a contention error — a *ContentionError, a *vm.HostBusyError, a
-// *cache.LockTimeoutError, or a *preflight.KVMError of class contention —
-// and fails it with err otherwise. The skip message is the banner
-// "ktest: SKIP: contention: <err>; host: <host snapshot summary>", and
-// under ktest a skip sidecar records it.
+// Contention reports true: a ContentionError always means contention.
+func (e *ContentionError) Contention() bool { return true }
+
+// SkipOnContention returns if err is nil, skips the test if err means
+// contention, and fails it with err otherwise.
+//
+// An error means contention when it, or an error it wraps, has the method
+//
+//	Contention() bool
+//
+// and that method returns true; the first error in the chain that has the
+// method decides (errors.As). *ContentionError has it, and so have the
+// errors of a busy host that this module's packages return: *vm.HostBusyError
+// (QEMU short of memory or another resource), ktest's cache lock timeout
+// and a KVM device that is busy. A test's own error type takes part by
+// defining the method; nothing needs to know its type. When that error
+// also has a method Hints() []string, its hints are printed under the
+// banner. The errno recorded is the ContentionError's Errno, else the name
+// of the syscall.Errno that err wraps.
+//
+// The skip message is the banner "ktest: SKIP: contention: <err>; host:
+// <host snapshot summary>" (err's whole text, so the context a caller
+// wrapped around the contention error shows), and under ktest a skip
+// sidecar records it.
 func SkipOnContention(t testing.TB, err error) {
 	t.Helper()
 	if err == nil {
@@ -63,53 +78,34 @@ func SkipOnContention(t testing.TB, err error) {
 	t.Fatal(err)
 }
 
-// contentionSite describes err as a contention skip, or returns false if
-// err is not a contention error. The reason is err's whole text, so the
-// context a caller wrapped around the contention error shows.
-func contentionSite(err error) (skipSite, bool) {
-	var (
-		ce       *ContentionError
-		busy     *vm.HostBusyError
-		lockWait *cache.LockTimeoutError
-		kvmErr   *preflight.KVMError
-	)
-	switch {
-	case errors.As(err, &lockWait):
-		return skipSite{category: skipreport.Contention, reason: err.Error(), kernel: kernelFromEnv(),
-			hints: []string{"another process held the lock for too long; `ktest locks` shows who holds it"}}, true
-	case errors.As(err, &kvmErr) && kvmErr.Class == preflight.ClassContention:
-		return skipSite{category: skipreport.Contention, reason: err.Error(), errno: errnoOf(err), kernel: kernelFromEnv(), hints: kvmErr.Hints()}, true
-	case errors.As(err, &ce):
-		errno := ce.Errno
-		if errno == "" {
-			errno = errnoOf(err)
-		}
-		return skipSite{category: skipreport.Contention, reason: err.Error(), errno: errno, kernel: kernelFromEnv()}, true
-	case errors.As(err, &busy):
-		return skipSite{
-			category: skipreport.Contention,
-			reason:   err.Error(),
-			errno:    cmp.Or(errnoOf(err), errnoIn(busy.Reason)),
-			kernel:   kernelFromEnv(),
-			hints:    []string{"QEMU could not get a host resource at the time; it is transient, so retry the run"},
-		}, true
-	}
-	return skipSite{}, false
+// contender is an error that can say it means contention.
+type contender interface {
+	error
+	Contention() bool
 }
 
-// errnoOf names the syscall.Errno err wraps, or returns "".
-func errnoOf(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return unix.ErrnoName(errno)
+// contentionSite describes err as a contention skip, or returns false if
+// err does not mean contention (see SkipOnContention).
+func contentionSite(err error) (skipSite, bool) {
+	var c contender
+	if !errors.As(err, &c) || !c.Contention() {
+		return skipSite{}, false
 	}
-	return ""
+	site := skipSite{category: testproto.Contention, reason: err.Error(), errno: errnoOf(err), kernel: kernelFromEnv()}
+	var ce *ContentionError
+	if errors.As(err, &ce) {
+		site.errno = cmp.Or(ce.Errno, site.errno)
+	}
+	if h, ok := c.(interface{ Hints() []string }); ok {
+		site.hints = h.Hints()
+	}
+	return site, true
 }
 
 // kernelFromEnv is the kernel the run provides, for a sidecar ("" if none).
 func kernelFromEnv() string {
-	if os.Getenv(envUnavailable) != "" {
+	if os.Getenv(testproto.EnvUnavailable) != "" || os.Getenv(testproto.EnvUnavailableJSON) != "" {
 		return ""
 	}
-	return os.Getenv(envTestKernel)
+	return os.Getenv(testproto.EnvTestKernel)
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ktest-dev/ktest/internal/cache"
-	"github.com/ktest-dev/ktest/internal/skipreport"
+	"github.com/ktest-dev/ktest/internal/testproto"
 	"github.com/ktest-dev/ktest/vm"
 )
 
@@ -21,7 +21,7 @@ func init() {
 		t.Error("not reached: SkipOnContention returned on a contention error")
 	}
 	childRoles["contention-hostbusy"] = func(t *testing.T) {
-		SkipOnContention(t, fmt.Errorf("boot: %w", &vm.HostBusyError{Reason: "qemu: failed to allocate guest RAM: ENOMEM"}))
+		SkipOnContention(t, fmt.Errorf("boot: %w", &vm.HostBusyError{Reason: "qemu: failed to allocate guest RAM: ENOMEM", Err: syscall.ENOMEM}))
 		t.Error("not reached: SkipOnContention returned on a HostBusyError")
 	}
 	childRoles["contention-locktimeout"] = func(t *testing.T) {
@@ -36,6 +36,14 @@ func init() {
 		_, err = cache.AcquireLock(context.Background(), path, cache.Shared, 0, "cache entry \"k\"")
 		SkipOnContention(t, fmt.Errorf("use kernel: %w", err))
 		t.Error("not reached: SkipOnContention returned on a lock timeout")
+	}
+	childRoles["contention-own-type"] = func(t *testing.T) {
+		SkipOnContention(t, fmt.Errorf("reserve port: %w", &portBusyError{port: 8443, busy: true}))
+		t.Error("not reached: SkipOnContention returned on an error reporting contention")
+	}
+	childRoles["contention-own-type-not-busy"] = func(t *testing.T) {
+		SkipOnContention(t, fmt.Errorf("reserve port: %w", &portBusyError{port: 8443, busy: false}))
+		t.Log("not reached: SkipOnContention returned on an error denying contention")
 	}
 	childRoles["contention-other"] = func(t *testing.T) {
 		SkipOnContention(t, fmt.Errorf("reserve widget: %w", errors.New("widget on fire")))
@@ -63,14 +71,14 @@ func TestSkipOnContentionSkipsWithSidecar(t *testing.T) {
 		t.Errorf("want SKIP with banner %q...; output:\n%s", banner, res.output)
 	}
 	rec, raw := readOneSidecar(t, runDir)
-	ok := rec.Schema == skipreport.SkipSchema &&
-		rec.Category == skipreport.Contention &&
+	ok := rec.Schema == testproto.SkipSchema &&
+		rec.Category == testproto.Contention &&
 		rec.Reason == reason &&
 		rec.Errno == "EBUSY" && // from the wrapped syscall.Errno
 		rec.Test == "TestChildRole" &&
 		rec.Package == "github.com/ktest-dev/ktest/kerneltest" &&
 		rec.RunSource == "local" &&
-		rec.Kernel != nil && rec.Kernel.Path == img && rec.Kernel.Version == "9.9.9-fake" && rec.Kernel.Source == envTestKernel
+		rec.Kernel != nil && rec.Kernel.Path == img && rec.Kernel.Version == "9.9.9-fake" && rec.Kernel.Source == testproto.EnvTestKernel
 	if !ok {
 		t.Errorf("skip sidecar does not record the skip:\n%s", raw)
 	}
@@ -84,8 +92,8 @@ func TestSkipOnContentionHostBusy(t *testing.T) {
 	if res.verdict() != "SKIP" || !strings.Contains(res.output, banner) {
 		t.Errorf("want SKIP with banner %q...; output:\n%s", banner, res.output)
 	}
-	if rec, raw := readOneSidecar(t, runDir); rec.Category != skipreport.Contention || rec.Errno != "ENOMEM" || rec.Kernel != nil {
-		t.Errorf("skip sidecar: want contention, errno ENOMEM from the reason, no kernel:\n%s", raw)
+	if rec, raw := readOneSidecar(t, runDir); rec.Category != testproto.Contention || rec.Errno != "ENOMEM" || rec.Kernel != nil {
+		t.Errorf("skip sidecar: want contention, errno ENOMEM from the error's errno, no kernel:\n%s", raw)
 	}
 }
 
@@ -98,7 +106,7 @@ func TestSkipOnContentionLockTimeout(t *testing.T) {
 	if res.verdict() != "SKIP" || !strings.Contains(res.output, banner) || strings.Contains(res.output, "not reached") {
 		t.Errorf("want SKIP with banner %q...; output:\n%s", banner, res.output)
 	}
-	if rec, raw := readOneSidecar(t, runDir); rec.Category != skipreport.Contention {
+	if rec, raw := readOneSidecar(t, runDir); rec.Category != testproto.Contention {
 		t.Errorf("skip sidecar: want contention:\n%s", raw)
 	}
 }
@@ -137,5 +145,41 @@ func TestContentionErrorText(t *testing.T) {
 	var ce *ContentionError
 	if !errors.As(wrapped, &ce) || ce != cases[0].err {
 		t.Error("errors.As does not find a wrapped *ContentionError")
+	}
+}
+
+// portBusyError is a test's own error type: SkipOnContention knows nothing
+// of it but its methods.
+type portBusyError struct {
+	port int
+	busy bool
+}
+
+func (e *portBusyError) Error() string    { return fmt.Sprintf("port %d: %v", e.port, syscall.EADDRINUSE) }
+func (e *portBusyError) Unwrap() error    { return syscall.EADDRINUSE }
+func (e *portBusyError) Contention() bool { return e.busy }
+func (e *portBusyError) Hints() []string {
+	return []string{"another run uses the port; it is free again when that run ends"}
+}
+
+// TestSkipOnContentionByInterface: any error type with Contention() bool
+// true is contention, with its Hints and the errno it wraps; one that
+// returns false is an ordinary failure.
+func TestSkipOnContentionByInterface(t *testing.T) {
+	t.Parallel()
+	runDir := t.TempDir()
+	res := runChild(t, "contention-own-type", "KTEST_SIDECAR_DIR="+runDir)
+	banner := "ktest: SKIP: contention: reserve port: port 8443: address already in use; host: mem_available="
+	if res.verdict() != "SKIP" || !strings.Contains(res.output, banner) ||
+		!strings.Contains(res.output, "hint: another run uses the port") || strings.Contains(res.output, "not reached") {
+		t.Errorf("want SKIP with banner %q... and the error's hint; output:\n%s", banner, res.output)
+	}
+	if rec, raw := readOneSidecar(t, runDir); rec.Category != testproto.Contention || rec.Errno != "EADDRINUSE" {
+		t.Errorf("skip sidecar: want contention with errno EADDRINUSE:\n%s", raw)
+	}
+
+	res = runChild(t, "contention-own-type-not-busy")
+	if res.verdict() != "FAIL" || strings.Contains(res.output, "ktest: SKIP") || !strings.Contains(res.output, "reserve port: port 8443") {
+		t.Errorf("Contention() false: want FAIL with the error; output:\n%s", res.output)
 	}
 }

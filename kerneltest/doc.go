@@ -17,18 +17,20 @@
 //
 // # Skips
 //
-// Kernel and Boot skip a test, rather than fail it, when the run cannot
-// give it what it needs: no kernel (not run under ktest and
-// KTSTR_TEST_KERNEL unset, or ktest exported KTEST_UNAVAILABLE), no QEMU,
-// or a busy host. SkipOnContention does the same for a test's own
-// contention errors (*ContentionError). Every skip message is the SKIP
-// banner of the ktest spec, "ktest: SKIP: <category>: <reason>" followed
-// by "  hint: ..." lines, so test2json, JUnit and the console all show it,
-// and ktest counts skips by category. Under ktest (KTEST_SIDECAR_DIR set)
-// every skip also writes a skip sidecar, skips/<time>-<hex>.json in the
-// run's sidecar directory, naming the test, category, reason, errno, host
-// snapshot and kernel. Outside ktest no sidecar is written. A sidecar that
-// cannot be written is reported with t.Log and never fails the test.
+// Kernel, KernelInfo and Boot skip a test, rather than fail it, when the
+// run cannot give it what it needs: no kernel (not run under ktest and
+// KTSTR_TEST_KERNEL unset, or ktest said the tests get none), no QEMU, or a
+// busy host. SkipOnContention does the same for a test's own contention
+// errors: any error with a method Contention() bool that returns true, such
+// as *ContentionError or the busy-lock error of TryLockFile. Every skip
+// message is the SKIP banner of docs/spec.md §6, "ktest: SKIP: <category>:
+// <reason>" followed by "  hint: ..." lines, so test2json, JUnit and the
+// console all show it, and ktest counts skips by category. Under ktest
+// (KTEST_SIDECAR_DIR set) every skip also writes a skip sidecar,
+// skips/<time>-<hex>.json in the run's sidecar directory, naming the test,
+// category, reason, errno, host snapshot and kernel. Outside ktest no
+// sidecar is written. A sidecar that cannot be written is reported with
+// t.Log and never fails the test.
 //
 // Anything else that goes wrong is a test failure: a kernel path that is
 // set but unusable (KTSTR_TEST_KERNEL naming a missing file is a mistake to
@@ -46,15 +48,32 @@
 //
 // # Environment
 //
-// The package reads what ktest exports (see the ktest spec, §9):
-// KTSTR_TEST_KERNEL (the image), KTSTR_KERNEL (its cache entry directory),
-// KTEST_UNAVAILABLE ("<category>: <reason>"), KTEST_ACCEL ("kvm" or "tcg",
-// used by vm.Run), KTEST_SIDECAR_DIR and KTEST_RUN_ID, plus KTSTR_CI and CI
-// for the sidecar's run_source. Outside ktest, setting KTSTR_TEST_KERNEL is
-// enough to run kernel tests with plain go test; they then boot with TCG
-// unless KTEST_ACCEL=kvm is set.
+// The package reads what ktest exports (docs/spec.md §9): KTEST_PROTOCOL
+// (the protocol version), KTSTR_TEST_KERNEL (the image), KTSTR_KERNEL (its
+// cache entry directory), KTEST_KERNEL_RELEASE and KTEST_KERNEL_CACHE_KEY
+// (for KernelInfo), KTEST_UNAVAILABLE and KTEST_UNAVAILABLE_JSON (why there
+// is no kernel: category, reason, errno, hints), KTEST_ACCEL ("kvm" or
+// "tcg", used by vm.Run), KTEST_SIDECAR_DIR and KTEST_RUN_ID, plus KTSTR_CI
+// and CI for the sidecar's run_source. Outside ktest, setting
+// KTSTR_TEST_KERNEL is enough to run kernel tests with plain go test; they
+// then boot with TCG unless KTEST_ACCEL=kvm is set.
 //
-// Kernel, Boot and SkipOnContention may skip or fail the test, so like
-// t.Skip and t.Fatal they must be called from the goroutine running the
-// test.
+// ktest and this package tell each other's protocol version apart: a
+// ktest of a newer minor version only adds, and is read as this one; a
+// ktest of a newer major version is reported as such (the test fails, or,
+// when ktest said there is no kernel, skips with the versions in a hint),
+// never misread. An older ktest, which exports no KTEST_PROTOCOL, is read
+// by its text form: category and reason, without errno or hints.
+//
+// # What a test binary links
+//
+// Test authors import this package, and package vm for a bare VM (vm/guest
+// in guest programs), nothing else of this module. None of them links
+// ktest's own side (the runner, the kernel cache, the KVM checks, the
+// statistics): a kernel test binary stays small, and a test in this
+// package pins its dependencies.
+//
+// Kernel, KernelInfo, Boot and SkipOnContention may skip or fail the
+// test, so like t.Skip and t.Fatal they must be called from the goroutine
+// running the test.
 package kerneltest

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,6 +40,33 @@ func ExampleKernel() {
 		}
 	}
 	_ = testImageIsReadable
+}
+
+// KernelInfo adds the kernel's release and, for a kernel from ktest's
+// cache, the entry's key and directory: enough to compare with what the
+// guest reports, without reading the cache's files.
+func ExampleKernelInfo() {
+	testGuestRunsTheKernel := func(t *testing.T) {
+		kernel := kerneltest.KernelInfo(t)
+		res := kerneltest.Boot(t, vm.Config{Kernel: kernel.Path, Guest: "./guest"}) // prints `uname -r`
+		if !strings.Contains(res.Output, kernel.Release) {
+			t.Errorf("guest does not run %s:\n%s", kernel, res.Output)
+		}
+	}
+	_ = testGuestRunsTheKernel
+}
+
+// A resource only one test on the host may use at a time: TryLockFile
+// takes its lock or reports it busy, and SkipOnContention skips the test
+// when another run has it.
+func ExampleTryLockFile() {
+	testNeedsTheDevice := func(t *testing.T) {
+		lock, err := kerneltest.TryLockFile(filepath.Join(os.TempDir(), "scratch-device.lock"))
+		kerneltest.SkipOnContention(t, err)
+		t.Cleanup(func() { lock.Unlock() })
+		// ... use the device ...
+	}
+	_ = testNeedsTheDevice
 }
 
 // A test that needs something exclusive reports "busy" as a

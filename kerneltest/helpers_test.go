@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktest-dev/ktest/internal/skipreport"
+	"github.com/ktest-dev/ktest/internal/testproto"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -86,7 +86,7 @@ func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "KTEST_") || strings.HasPrefix(k, "KTSTR_") || k == envCI || k == childRoleEnv {
+		if strings.HasPrefix(k, "KTEST_") || strings.HasPrefix(k, "KTSTR_") || k == testproto.EnvCI || k == childRoleEnv {
 			continue
 		}
 		env = append(env, kv)
@@ -99,7 +99,7 @@ func cleanEnv() []string {
 }
 
 // readOneSidecar returns the single skip sidecar under runDir/skips.
-func readOneSidecar(t *testing.T, runDir string) (skipreport.SkipRecord, string) {
+func readOneSidecar(t *testing.T, runDir string) (testproto.SkipRecord, string) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(runDir, "skips", "*.json"))
 	if err != nil || len(files) != 1 {
@@ -109,7 +109,7 @@ func readOneSidecar(t *testing.T, runDir string) (skipreport.SkipRecord, string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec skipreport.SkipRecord
+	var rec testproto.SkipRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
 		t.Fatalf("parse %s: %v\n%s", files[0], err, data)
 	}

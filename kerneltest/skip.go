@@ -2,20 +2,18 @@ package kerneltest
 
 import (
 	"os"
-	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
 
-	"github.com/ktest-dev/ktest/internal/preflight"
-	"github.com/ktest-dev/ktest/internal/skipreport"
+	"github.com/ktest-dev/ktest/internal/testproto"
 )
 
 // skipSite is one reason to skip, as the banner and the sidecar show it.
 type skipSite struct {
-	category skipreport.Category
+	category testproto.Category
 	reason   string
 	errno    string
 	// kernel is the image the test was going to use ("" if none).
@@ -25,66 +23,52 @@ type skipSite struct {
 
 // skipTest writes the skip sidecar (under ktest) and skips t with the SKIP
 // banner. It does not return. The banner of a contention skip carries the
-// host snapshot summary, as ktest's own contention banners do (spec §4),
-// unless the reason already has one (KTEST_UNAVAILABLE from ktest does).
+// host snapshot summary, as ktest's own contention banners do (docs/spec.md
+// §4), unless the reason already has one (KTEST_UNAVAILABLE from ktest
+// does).
 func skipTest(t testing.TB, s skipSite) {
 	t.Helper()
-	host := skipreport.TakeHostSnapshot()
+	host := testproto.TakeHostSnapshot()
 	reason := s.reason
-	if s.category == skipreport.Contention && !strings.Contains(reason, "host: ") {
+	if s.category == testproto.Contention && !strings.Contains(reason, "host: ") {
 		reason += "; host: " + host.Summary()
 	}
-	if dir := os.Getenv(envSidecarDir); dir != "" {
-		rec := skipreport.SkipRecord{
-			RunID:     os.Getenv(envRunID),
+	// The sidecar directory and run id are read whatever the protocol
+	// version: a record of the skip is worth more than none.
+	r, _ := received()
+	if r.SidecarDir != "" {
+		rec := testproto.SkipRecord{
+			RunID:     r.RunID,
 			Package:   testPackage(),
 			Test:      t.Name(),
 			Category:  s.category,
 			Reason:    s.reason,
 			Errno:     s.errno,
 			Host:      host,
-			Kernel:    kernelRecord(s.kernel),
+			Kernel:    kernelRecord(s.kernel, r),
 			RunSource: runSource(),
 		}
-		if _, err := skipreport.WriteSkip(dir, rec); err != nil {
+		if _, err := testproto.WriteSkip(r.SidecarDir, rec); err != nil {
 			// The skip itself matters more than its record.
 			t.Logf("ktest: warning: %v", err)
 		}
 	}
-	t.Skip(skipreport.Banner(s.category, reason, s.hints...))
+	t.Skip(testproto.Banner(s.category, reason, s.hints...))
 }
 
 // kernelRecord describes the image at path for a sidecar, or nil for "".
-// The version comes from the image header (a few KiB read); the SHA-256 is
-// left to run.json, which ktest computes once per run.
-func kernelRecord(path string) *skipreport.KernelRecord {
+// The version comes from ktest or the image header (a few KiB read); the
+// SHA-256 is left to run.json, which ktest computes once per run.
+func kernelRecord(path string, r testproto.Received) *testproto.KernelRecord {
 	if path == "" {
 		return nil
 	}
-	rec := &skipreport.KernelRecord{Path: path, Source: "vm.Config"}
-	if path == os.Getenv(envTestKernel) {
-		rec.Source = envTestKernel
+	k := describe(path, r, "")
+	rec := &testproto.KernelRecord{Path: path, Source: "vm.Config", Version: k.Release, CacheKey: k.CacheKey}
+	if path == os.Getenv(testproto.EnvTestKernel) {
+		rec.Source = testproto.EnvTestKernel
 	}
-	if info, err := preflight.InspectImage(path); err == nil {
-		rec.Version = info.Release
-	}
-	rec.CacheKey = cacheKeyOf(path)
 	return rec
-}
-
-// cacheKeyOf returns the cache key of the entry holding the image at path:
-// ktest exports the entry directory as KTSTR_KERNEL, and an entry is a
-// directory with metadata.json named after its key. It is "" for an image
-// that does not come from the cache.
-func cacheKeyOf(path string) string {
-	dir := os.Getenv(envKernel)
-	if dir == "" || filepath.Dir(path) != filepath.Clean(dir) {
-		return ""
-	}
-	if _, err := os.Stat(filepath.Join(dir, "metadata.json")); err != nil {
-		return ""
-	}
-	return filepath.Base(dir)
 }
 
 // testPackage is the import path of the package under test, as go test and

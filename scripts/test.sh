@@ -24,6 +24,11 @@ echo "== go vet" >&2
 go vet ./...
 go vet -tags ktest_guestfail,ktest_contention ./examples/...
 
+echo "== go line" >&2
+# go.mod's go line is the lowest the code needs (vet passes at it, and
+# fails one minor version lower).
+scripts/check-go-line.sh
+
 echo "== go test -race ./..." >&2
 # The tests must write nothing outside their temp dirs: they run with an
 # empty HOME (and no XDG_CACHE_HOME) that must still be empty afterwards.

@@ -11,15 +11,20 @@ import (
 )
 
 // hostBusyPatterns are QEMU stderr fragments (lower-cased) that mean the
-// host is short of a resource at the moment, not that the setup is wrong.
-var hostBusyPatterns = []string{
-	"device or resource busy",           // KVM module busy, EBUSY
-	"cannot allocate memory",            // ENOMEM (guest RAM, KVM_CREATE_VM)
-	"cannot set up guest memory",        // QEMU's guest-RAM allocation message
-	"resource temporarily unavailable",  // EAGAIN (threads, processes)
-	"too many open files",               // EMFILE / ENFILE
-	"out of memory",                     // allocation failure messages
-	"failed to create kvm vm: resource", // some QEMU versions word EAGAIN so
+// host is short of a resource at the moment, not that the setup is wrong,
+// with the errno each one shows.
+var hostBusyPatterns = []struct {
+	text  string
+	errno syscall.Errno
+}{
+	{"device or resource busy", syscall.EBUSY},            // KVM module busy
+	{"cannot allocate memory", syscall.ENOMEM},            // guest RAM, KVM_CREATE_VM
+	{"cannot set up guest memory", syscall.ENOMEM},        // QEMU's guest-RAM allocation message
+	{"resource temporarily unavailable", syscall.EAGAIN},  // threads, processes
+	{"too many open files in system", syscall.ENFILE},     // system-wide (before EMFILE)
+	{"too many open files", syscall.EMFILE},               // per process
+	{"out of memory", syscall.ENOMEM},                     // allocation failure messages
+	{"failed to create kvm vm: resource", syscall.EAGAIN}, // some QEMU versions word EAGAIN so
 }
 
 var (
@@ -57,8 +62,8 @@ func classifyFailure(o bootOutcome) error {
 
 	if o.qemuExit != 0 {
 		for _, p := range hostBusyPatterns {
-			if strings.Contains(lowerStderr, p) {
-				return &HostBusyError{Reason: lineContaining(o.stderr, p), Stderr: o.stderr}
+			if strings.Contains(lowerStderr, p.text) {
+				return &HostBusyError{Reason: lineContaining(o.stderr, p.text), Stderr: o.stderr, Err: p.errno}
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -146,6 +147,17 @@ func TestClassifyTypes(t *testing.T) {
 		}
 		if kind != w.kind || !strings.Contains(reason, w.reason) {
 			t.Errorf("%s: got %s %q, want %s containing %q", c.name, kind, reason, w.kind, w.reason)
+		}
+		// A host shortage carries its errno and reports contention
+		// through the interface kerneltest.SkipOnContention reads.
+		if hb != nil {
+			if want := map[string]syscall.Errno{"kvm-busy": syscall.EBUSY, "guest-ram-enomem": syscall.ENOMEM}[c.name]; !errors.Is(err, want) {
+				t.Errorf("%s: HostBusyError %v does not unwrap to %v", c.name, hb.Err, want)
+			}
+			var ce interface{ Contention() bool }
+			if !errors.As(err, &ce) || !ce.Contention() {
+				t.Errorf("%s: HostBusyError does not report contention", c.name)
+			}
 		}
 		if c.name == "success" && !strings.HasPrefix(p.Output(), "TESTGUEST-INFO {") {
 			t.Errorf("success: output %q, want the info line", p.Output())

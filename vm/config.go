@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ktest-dev/ktest/internal/testproto"
 )
 
 // Defaults applied by Run to zero Config fields.
@@ -16,8 +18,9 @@ const (
 	DefaultTimeout  = 2 * time.Minute
 	DefaultQEMU     = "qemu-system-x86_64"
 	// AccelEnv names the environment variable ktest exports with the
-	// accelerator its KVM probe found usable ("kvm" or "tcg").
-	AccelEnv = "KTEST_ACCEL"
+	// accelerator its KVM probe found usable ("kvm" or "tcg"), KTEST_ACCEL
+	// (docs/spec.md §9).
+	AccelEnv = testproto.EnvAccel
 )
 
 // Accelerators accepted in Config.Accel.

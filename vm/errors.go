@@ -30,12 +30,23 @@ func (e *NoQEMUError) Unwrap() error { return e.Err }
 type HostBusyError struct {
 	Reason string // the QEMU or OS message that showed the shortage
 	Stderr string // QEMU's stderr, if it ran
+	// Err is the errno that showed the shortage (syscall.ENOMEM, EBUSY,
+	// EAGAIN, EMFILE, ...), or nil when it is not known.
+	Err error
 }
 
 // Error quotes the message that showed the shortage.
 func (e *HostBusyError) Error() string {
 	return "start vm: host resources temporarily unavailable: " + e.Reason
 }
+
+// Unwrap returns the errno, if known, so that errors.Is(err,
+// syscall.ENOMEM) works.
+func (e *HostBusyError) Unwrap() error { return e.Err }
+
+// Contention reports true: a host short of a resource is contention, which
+// kerneltest.SkipOnContention turns into a skip.
+func (e *HostBusyError) Contention() bool { return true }
 
 // TimeoutError means the VM did not finish within Config.Timeout. QEMU was
 // killed and reaped.

@@ -144,7 +144,7 @@ func boot(ctx context.Context, c Config, qemuPath string, args []string, nonce s
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-			return nil, &HostBusyError{Reason: fmt.Sprintf("start %s: %v", qemuPath, err)}
+			return nil, &HostBusyError{Reason: fmt.Sprintf("start %s: %v", qemuPath, err), Err: err}
 		}
 		return nil, fmt.Errorf("start %s: %w", qemuPath, err)
 	}

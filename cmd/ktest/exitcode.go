@@ -13,7 +13,7 @@ import (
 )
 
 // exitCode maps the error returned by run to the process exit status
-// (SPEC §2); runner.ExitCode is the single place that decides it.
+// (docs/spec.md §2); runner.ExitCode is the single place that decides it.
 func exitCode(err error) int { return runner.ExitCode(err) }
 
 // reportError prints what went wrong with its hints, unless the console

@@ -11,7 +11,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// TestHelpGolden pins ktest --help, including the exit-code table of SPEC §2.
+// TestHelpGolden pins ktest --help, including the exit-code table of docs/spec.md §2.
 // Run with -update after an intended change.
 func TestHelpGolden(t *testing.T) {
 	isolateUserDirs(t)
@@ -40,7 +40,7 @@ func TestHelpGolden(t *testing.T) {
 }
 
 // TestEveryHelpHasExitCodes checks that each command's --help carries
-// examples and the exit-code table (SPEC §1).
+// examples and the exit-code table (docs/spec.md §1).
 func TestEveryHelpHasExitCodes(t *testing.T) {
 	isolateUserDirs(t)
 	for _, args := range helpInvocations() {

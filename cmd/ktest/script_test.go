@@ -17,10 +17,11 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/ktest-dev/ktest/internal/reaper"
 	"golang.org/x/sys/unix"
 
-	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
+	"github.com/ktest-dev/ktest/internal/reaper"
+
 	"github.com/ktest-dev/ktest/internal/testkernel"
 )
 
@@ -49,11 +50,15 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	if err != nil {
 		t.Fatal(err)
 	}
-	images, err := filepath.Abs("../../internal/preflight/testdata/images")
+	images, err := filepath.Abs("../../internal/kernelimage/testdata/images")
 	if err != nil {
 		t.Fatal(err)
 	}
 	streams, err := filepath.Abs("testdata/script/streams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moduleRoot, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +76,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			// scripts that need a PATH without go.
 			env.Setenv("KTEST_BIN", filepath.SplitList(env.Getenv("PATH"))[0])
 			env.Setenv("STREAMS", streams)
+			// This module's source, for scripts whose test modules
+			// import kerneltest (through a replace directive).
+			env.Setenv("KTEST_MODULE", moduleRoot)
 			// Small synthetic kernel images (valid headers, no kernel).
 			env.Setenv("IMAGES", images)
 			// A real distro kernel, when this host has one ([realkernel]).
@@ -160,7 +168,7 @@ var realKernel = sync.OnceValue(func() (k struct{ path, release, line, patch str
 	if err != nil {
 		return k
 	}
-	info, err := preflight.InspectImage(path)
+	info, err := kernelimage.Inspect(path)
 	if err != nil || info.Release == "" {
 		return k
 	}

@@ -3,8 +3,9 @@
 // that the guest really runs that kernel.
 //
 // The guest program (./guest) prints `uname -r`; the host test compares it
-// with the release in the image's bzImage header and, when the kernel comes
-// from ktest's cache, with the version in the cache entry's metadata.json.
+// with the release kerneltest.KernelInfo reports: the one ktest exported
+// for the kernel it resolved, or, under plain go test, the one in the
+// image's bzImage header.
 //
 // Run it with ktest (which finds a kernel and exports it):
 //

@@ -2,6 +2,7 @@ package contention
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,16 +13,20 @@ import (
 // TestMain removes the guest program vm builds for the tests.
 func TestMain(m *testing.M) { os.Exit(kerneltest.Main(m)) }
 
+// exclusiveLockPath is the host-wide lockfile of the example's exclusive
+// resource: every run of this example on the host uses the same file.
+var exclusiveLockPath = filepath.Join(os.TempDir(), "ktest-example-exclusive.lock")
+
 // TestExclusiveResource boots a VM while holding the host-wide exclusive
 // resource. If another run holds it, the test skips with category
 // "contention"; any other error taking it fails the test.
 func TestExclusiveResource(t *testing.T) {
 	kernel := kerneltest.Kernel(t)
 
-	release, err := acquireExclusive(exclusiveLockPath)
+	lock, err := kerneltest.TryLockFile(exclusiveLockPath)
 	kerneltest.SkipOnContention(t, err)
 	t.Cleanup(func() {
-		if err := release(); err != nil {
+		if err := lock.Unlock(); err != nil {
 			t.Error(err)
 		}
 	})

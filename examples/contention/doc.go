@@ -4,11 +4,12 @@
 // The exclusive resource here is a host-wide lockfile (an flock in the
 // system's temporary directory). It stands for anything only one test may
 // use at a time: a device passed through to the VM, a fixed host port, a
-// large memory reservation. acquireExclusive takes the lock without
+// large memory reservation. kerneltest.TryLockFile takes the lock without
 // waiting and, when another process has it, returns a
 // *kerneltest.ContentionError; kerneltest.SkipOnContention turns that into
 // a "ktest: SKIP: contention: ..." skip (with a skip sidecar under ktest)
-// and fails the test on any other error.
+// and fails the test on any other error. A test's own error type can take
+// part the same way by having a Contention() bool method.
 //
 // TestExclusiveResource is the pattern. In a normal run nobody else holds
 // the lock, so it boots and passes. To see the skip path, run the

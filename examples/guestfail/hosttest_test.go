@@ -2,13 +2,13 @@ package guestfail
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ktest-dev/ktest/internal/testevents"
 	"github.com/ktest-dev/ktest/kerneltest"
 )
 
@@ -40,7 +40,7 @@ func TestGuestFailureFailsHostTest(t *testing.T) {
 		t.Fatalf("run child go test: %v", err)
 	}
 
-	action, output := testResult(t, stdout.Bytes(), "TestGuestFails")
+	action, output := testResult(stdout.Bytes(), "TestGuestFails")
 	switch action {
 	case "fail":
 	case "skip":
@@ -58,12 +58,21 @@ func TestGuestFailureFailsHostTest(t *testing.T) {
 }
 
 // testResult returns the final action of test name in go test -json output
-// ("" if it never finished) and its output.
-func testResult(t *testing.T, jsonOut []byte, name string) (action, output string) {
-	t.Helper()
-	action, output, err := testevents.Result(jsonOut, name)
-	if err != nil {
-		t.Fatal(err)
+// ("pass", "fail", "skip", or "" if it never finished) and what it
+// printed. Lines that are not test2json events (build errors) are skipped.
+func testResult(jsonOut []byte, name string) (action, output string) {
+	var out strings.Builder
+	for line := range bytes.Lines(jsonOut) {
+		var ev struct{ Action, Test, Output string }
+		if json.Unmarshal(line, &ev) != nil || ev.Test != name {
+			continue
+		}
+		switch ev.Action {
+		case "output":
+			out.WriteString(ev.Output)
+		case "pass", "fail", "skip":
+			action = ev.Action
+		}
 	}
-	return action, output
+	return action, out.String()
 }

@@ -28,7 +28,7 @@ const (
 const (
 	// DefaultStoreLockTimeout bounds Store's wait for LOCK_EX on the entry.
 	DefaultStoreLockTimeout = 60 * time.Second
-	// DefaultReadLockTimeout is the SPEC's default for a reader's LOCK_SH
+	// DefaultReadLockTimeout is docs/spec.md §7's default for a reader's LOCK_SH
 	// (the run pipeline's --lock-timeout).
 	DefaultReadLockTimeout = 10 * time.Second
 )

@@ -11,7 +11,7 @@ import (
 // `kernel clean --corrupt-only`, and is skipped by kernel resolution, instead
 // of failing every run. Only the first imageHeadLen bytes are read: the
 // check costs one small pread per entry. It accepts everything
-// preflight.InspectImage accepts (which reads more and also inflates the
+// kernelimage.Inspect accepts (which reads more and also inflates the
 // start of a gzip-wrapped arm64 Image); a test there keeps the two in step.
 
 // imageHeadLen is how much of an image CheckImageHeader needs: every field

@@ -18,7 +18,7 @@ const keyForm = `keys must match [A-Za-z0-9._+-]{1,200}, must not start with "."
 // `rm -r {root}/-x` in a hint), and not containing "..". The error says what
 // was wrong and restates the allowed form.
 //
-// Divergence from SPEC §7's pattern: the leading "-" is refused (issue 9).
+// Divergence from docs/spec.md §7's pattern: the leading "-" is refused (issue 9).
 // Entries already on disk with such a name (made by hand or by another tool)
 // are still listed, locked and removable: see validateEntryName.
 func ValidateKey(key string) error {

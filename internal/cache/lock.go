@@ -125,6 +125,15 @@ func (e *LockTimeoutError) Error() string {
 		e.Mode, e.What, formatTimeout(e.Timeout), e.Path, formatHolders(e.Holders))
 }
 
+// Contention reports true: a lock held past the timeout is contention, a
+// transient condition (kerneltest.SkipOnContention skips on it).
+func (e *LockTimeoutError) Contention() bool { return true }
+
+// Hints say what to do about it, for a SKIP banner.
+func (e *LockTimeoutError) Hints() []string {
+	return []string{"another process held the lock for too long; `ktest locks` shows who holds it"}
+}
+
 // formatTimeout prints whole seconds as "60s" (not Go's "1m0s").
 func formatTimeout(d time.Duration) string {
 	if d%time.Second == 0 {
@@ -208,7 +217,7 @@ func AcquireLock(ctx context.Context, path string, mode LockMode, timeout time.D
 	return &Lock{file: f, path: path, mode: mode, waited: time.Since(start)}, nil
 }
 
-// lockWaitError wraps a failed wait: a cancellation in SPEC §7's words,
+// lockWaitError wraps a failed wait: a cancellation in docs/spec.md §7's words,
 // anything else (an unsafe or unopenable lockfile) as it is.
 func lockWaitError(ctx context.Context, mode LockMode, what, path string, err error) error {
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

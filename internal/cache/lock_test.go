@@ -47,7 +47,7 @@ func TestLockSharedShared(t *testing.T) {
 	}
 }
 
-// timeoutMessage matches the SPEC §7 message shape for one holder.
+// timeoutMessage matches the docs/spec.md §7 message shape for one holder.
 func timeoutMessage(mode LockMode, what, path string, timeout string, h Holder) *regexp.Regexp {
 	return regexp.MustCompile("^" + regexp.QuoteMeta(fmt.Sprintf(
 		"flock %s on %s timed out after %s (lockfile %s, holders: pid=%d cmd=%s)",
@@ -72,6 +72,14 @@ func TestLockSharedBlocksExclusive(t *testing.T) {
 	}
 	if re := timeoutMessage(Exclusive, `cache entry "k"`, path, "300ms", want); !re.MatchString(err.Error()) {
 		t.Errorf("message\n %s\ndoes not match\n %s", err, re)
+	}
+	// Test code recognises it as contention by interface, not by type.
+	var ce interface {
+		Contention() bool
+		Hints() []string
+	}
+	if !errors.As(fmt.Errorf("use kernel: %w", err), &ce) || !ce.Contention() || len(ce.Hints()) == 0 {
+		t.Errorf("a lock timeout does not report contention with hints")
 	}
 }
 

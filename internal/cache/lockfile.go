@@ -132,7 +132,7 @@ func checkLockableFd(fd int, path, use string) error {
 const lockableFSHint = "move the kernel cache to a local filesystem (ext4, xfs, btrfs, tmpfs): set KTSTR_CACHE_DIR, e.g. KTSTR_CACHE_DIR=/var/tmp/ktstr-cache"
 
 // lockFileMode is the mode lockfiles are given so that every user of a
-// shared cache can open them for writing (SPEC §7).
+// shared cache can open them for writing (docs/spec.md §7).
 const lockFileMode = 0o666
 
 // openLockFile opens (creating) the lockfile at path as described at the top

@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Environment variables that select the cache root (SPEC §7).
+// Environment variables that select the cache root (docs/spec.md §7).
 const (
 	EnvCacheDir      = "KTSTR_CACHE_DIR"
 	EnvXDGCacheHome  = "XDG_CACHE_HOME"

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// exitCodeTable is printed by every --help (SPEC §2).
+// exitCodeTable is printed by every --help (docs/spec.md §2).
 const exitCodeTable = `Exit codes:
   0      go test passed (skips, also contention skips, do not fail the run)
   N      go test failed: go's own exit code is passed through unchanged

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
-	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 	"github.com/ktest-dev/ktest/internal/regularfile"
 )
 
@@ -94,7 +94,7 @@ func runKernelAdd(ctx context.Context, args []string, stdio IO) error {
 // addKernel validates everything it can before opening the cache, so that a
 // bad image or flag leaves no trace (not even a created cache root).
 func addKernel(ctx context.Context, req addRequest, stdio IO) error {
-	info, err := preflight.InspectImage(req.image)
+	info, err := kernelimage.Inspect(req.image)
 	if err != nil {
 		return hint.Wrap(fmt.Errorf("kernel add: %w", err),
 			"give a kernel boot image: arch/x86/boot/bzImage, arch/arm64/boot/Image or a distro /boot/vmlinuz-*")

@@ -13,7 +13,7 @@ import (
 // cacheRootHint is attached to every failure to find or open the cache root.
 const cacheRootHint = "point KTSTR_CACHE_DIR at a writable directory on a local filesystem, e.g. KTSTR_CACHE_DIR=/tmp/ktstr-cache"
 
-// openKernelCache resolves the cache root from the environment (SPEC §7)
+// openKernelCache resolves the cache root from the environment (docs/spec.md §7)
 // and opens it: read-only commands (list, path, locks) create nothing and
 // see a missing root as empty; writing commands (add, rm, clean) create the
 // root and refuse one they cannot write or lock.

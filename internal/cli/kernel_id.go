@@ -6,7 +6,7 @@ import (
 )
 
 // errEmptyKernel refuses --kernel "": an explicit kernel never falls back
-// to another one (SPEC §5), and an empty one names none. (An empty
+// to another one (docs/spec.md §5), and an empty one names none. (An empty
 // KTSTR_KERNEL is unset, by the convention for environment variables.)
 var errEmptyKernel = errors.New(`--kernel "": empty kernel ID; give a path, a version (6.1) or a cache key, or leave --kernel out to let ktest find one`)
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/termtext"
 )
@@ -57,7 +58,7 @@ func runKernelPath(_ context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	if _, err := preflight.InspectImage(e.ImagePath()); err != nil {
+	if _, err := kernelimage.Inspect(e.ImagePath()); err != nil {
 		return hint.Wrap(fmt.Errorf("kernel path %s: cache entry %s: %w", id, e.Key, err),
 			"remove it with ktest kernel rm "+e.Key+" and add the image again")
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // testImage is a small synthetic bzImage (valid header, version 6.9.0-ktest).
-var testImage = filepath.Join("..", "preflight", "testdata", "images", "bzImage-6.9.0")
+var testImage = filepath.Join("..", "kernelimage", "testdata", "images", "bzImage-6.9.0")
 
 const testImageKey = "6.9.0-ktest-image-x86_64-093b017f"
 

@@ -16,7 +16,7 @@ import (
 )
 
 // runFlags are ktest's own flags of the run form: long flags (--name), first
-// or among the go test arguments up to -- or -args (SPEC §1, issue 10).
+// or among the go test arguments up to -- or -args (docs/spec.md §1, issue 10).
 type runFlags struct {
 	set  *flag.FlagSet
 	opts runner.Options
@@ -110,7 +110,7 @@ func (f *runFlags) parse(args []string) error {
 
 // isOwn reports whether arg, met among the go test arguments, is one of
 // ktest's flags: --name or --name=value with a ktest flag's name. No go test
-// or go build flag shares a name with one (SPEC §1).
+// or go build flag shares a name with one (docs/spec.md §1).
 func (f *runFlags) isOwn(arg string) bool {
 	if !strings.HasPrefix(arg, "--") || arg == "--" {
 		return false

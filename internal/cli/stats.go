@@ -202,7 +202,7 @@ func runStats(ctx context.Context, args []string, stdio IO) error {
 	return nil
 }
 
-// statsDirs resolves the directories to read (SPEC §8 order): --dir, else
+// statsDirs resolves the directories to read (docs/spec.md §8 order): --dir, else
 // KTEST_SIDECAR_DIR, else .ktest/runs under the main module root. It returns
 // them for the report, and those that exist for reading. A --dir must
 // exist; the default may be missing (nothing ran yet), which reports no

@@ -1,5 +1,5 @@
 // Package hint attaches "what to do" lines to errors. ktest prints them as
-// `  hint: ...` lines under the error (SPEC §6 banners use the same form).
+// `  hint: ...` lines under the error (docs/spec.md §6 banners use the same form).
 package hint
 
 import "errors"

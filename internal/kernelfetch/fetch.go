@@ -16,7 +16,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/bzimage"
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
-	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 )
 
 // Names of ktest's files inside an entry's cache.KtestDir, recorded in the
@@ -178,7 +178,7 @@ func (f *Fetcher) download(ctx context.Context, lock *cache.Lock, c Candidate) (
 	elapsed := time.Since(start)
 	f.notef("ktest: downloaded %s in %.1fs (%s/s)\n", HumanBytes(u.Downloaded), elapsed.Seconds(), HumanBytes(int64(float64(u.Downloaded)/max(elapsed.Seconds(), 0.001))))
 
-	info, err := preflight.InspectImage(u.Image)
+	info, err := kernelimage.Inspect(u.Image)
 	if err != nil {
 		return Result{}, fmt.Errorf("fetch %s: the downloaded image: %w", c.Key, err)
 	}

@@ -48,7 +48,7 @@ type Options struct {
 }
 
 // Unavailable says why the tests cannot have a kernel or KVM; the run goes
-// on without KTSTR_TEST_KERNEL and tests that need one skip (SPEC §3).
+// on without KTSTR_TEST_KERNEL and tests that need one skip (docs/spec.md §3).
 type Unavailable struct {
 	Category skipreport.Category `json:"category"`
 	Reason   string              `json:"reason"`
@@ -73,7 +73,7 @@ type Report struct {
 // Kernel is the resolved kernel, or nil.
 func (r *Report) Kernel() *Kernel { return r.Resolution.Kernel }
 
-// Check runs the KVM preflight (SPEC §4) and kernel resolution (§5) and
+// Check runs the KVM preflight (docs/spec.md §4) and kernel resolution (§5) and
 // classifies the outcome. Transient trouble and a missing kernel become
 // Report.Unavailable (a SKIP); misconfiguration is returned as an error that
 // collects every failed check, not just the first. A cancelled ctx is

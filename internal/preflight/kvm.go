@@ -1,6 +1,6 @@
 // Package preflight holds the checks ktest runs before `go test`: the KVM
 // preflight (open /dev/kvm, API version, guest probes, acceleration verdict;
-// SPEC §4), kernel image validation (§5) and kernel resolution.
+// docs/spec.md §4), kernel image validation (§5) and kernel resolution.
 package preflight
 
 import (
@@ -18,10 +18,10 @@ import (
 // KVMOptions.Device nor KTEST_KVM_DEVICE names another.
 const DefaultKVMDevice = "/dev/kvm"
 
-// KVMDeviceEnv overrides the device path (SPEC §4; used by tests).
+// KVMDeviceEnv overrides the device path (docs/spec.md §4; used by tests).
 const KVMDeviceEnv = "KTEST_KVM_DEVICE"
 
-// Throughput-probe defaults (SPEC §4: about 100k iterations, bounded to
+// Throughput-probe defaults (docs/spec.md §4: about 100k iterations, bounded to
 // about 100 ms).
 const (
 	DefaultProbeIterations = 100_000

@@ -6,14 +6,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/ktest-dev/ktest/internal/testkernel"
 )
 
 // Cost of the KVM preflight and of each of its steps. Timing lives here,
 // never in pass/fail tests. Results: /work/notes/preflight-results.md.
 //
-//	go test -run '^$' -bench 'CheckKVM|KVMStep|InspectImage' -benchtime 2s ./preflight
+//	go test -run '^$' -bench 'CheckKVM|KVMStep' -benchtime 2s ./preflight
 
 func BenchmarkCheckKVM(b *testing.B) {
 	dev := requireKVMBench(b)
@@ -129,25 +127,6 @@ func BenchmarkKVMStep(b *testing.B) {
 			}
 		}
 	})
-}
-
-func BenchmarkInspectImage(b *testing.B) {
-	paths := []string{"testdata/images/bzImage-6.9.0"}
-	if kernel, err := testkernel.Lookup(); err == nil {
-		paths = append(paths, kernel)
-	}
-	for _, path := range paths {
-		b.Run(path, func(b *testing.B) {
-			if _, err := InspectImage(path); err != nil {
-				b.Skip(err)
-			}
-			for b.Loop() {
-				if _, err := InspectImage(path); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
 }
 
 func requireKVMBench(b *testing.B) string {

@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Class is the SPEC §4 classification of a KVM failure. The caller maps it to
+// Class is the docs/spec.md §4 classification of a KVM failure. The caller maps it to
 // an outcome: ClassContention is a `contention` SKIP, ClassAbsent and
 // ClassPermission are hard errors unless --on-no-kvm skip turns them into a
 // `no-kvm` SKIP, and ClassFault is always a hard error.
@@ -85,6 +85,10 @@ func (e *KVMError) Hints() []string {
 	}
 	return []string{e.Hint}
 }
+
+// Contention reports whether the failure is transient host pressure
+// (ClassContention), which kerneltest.SkipOnContention skips on.
+func (e *KVMError) Contention() bool { return e.Class == ClassContention }
 
 // Unwrap exposes the errno so errors.Is(err, syscall.ENOENT) and
 // errors.Is(err, fs.ErrNotExist) work.

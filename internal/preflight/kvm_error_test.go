@@ -39,6 +39,11 @@ func TestClassifyErrno(t *testing.T) {
 		if got := ClassifyErrno(c.errno); got != c.want {
 			t.Errorf("ClassifyErrno(%s) = %q, want %q", errnoName(c.errno), got, c.want)
 		}
+		// Contention is what test code sees through the interface.
+		e := &KVMError{Class: ClassifyErrno(c.errno), Errno: c.errno, Op: "open", Device: "/dev/kvm"}
+		if e.Contention() != (c.want == ClassContention) {
+			t.Errorf("KVMError of %s: Contention() = %v", errnoName(c.errno), e.Contention())
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/hint"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
@@ -36,8 +37,8 @@ type Kernel struct {
 	Entry *cache.Entry `json:"cache_entry,omitempty"`
 	// Dir is exported as KTSTR_KERNEL: the cache entry's directory, or the
 	// image's directory.
-	Dir   string    `json:"dir"`
-	Image ImageInfo `json:"image"`
+	Dir   string           `json:"dir"`
+	Image kernelimage.Info `json:"image"`
 }
 
 // ResolveStep is one place resolution looked, for `ktest doctor`.
@@ -85,19 +86,19 @@ func (e *KernelUnavailableError) Error() string { return e.Reason }
 
 var versionID = regexp.MustCompile(`^\d+\.\d+(\.\d+)?(-rc\d+)?$`)
 
-// IsVersionID reports whether a kernel ID has SPEC §5's version form,
+// IsVersionID reports whether a kernel ID has docs/spec.md §5's version form,
 // MAJOR.MINOR[.PATCH][-rcN], and so selects cache entries by their
 // metadata version.
 func IsVersionID(id string) bool { return versionID.MatchString(id) }
 
-// noKernelHints are the hints of a no-kernel SKIP (SPEC §5).
+// noKernelHints are the hints of a no-kernel SKIP (docs/spec.md §5).
 var noKernelHints = []string{
 	"add one to the cache: ktest kernel fetch 6.12 (a Debian kernel), or ktest kernel add <image>",
 	"or point at an image: KTSTR_TEST_KERNEL=/path/to/bzImage",
 	"or pass --kernel PATH|VERSION|KEY",
 }
 
-// ResolveKernel finds the kernel in the order of SPEC §5: --kernel,
+// ResolveKernel finds the kernel in the order of docs/spec.md §5: --kernel,
 // KTSTR_TEST_KERNEL, KTSTR_KERNEL, the newest valid cache entry, build trees
 // (./linux, ../linux), then host images. An explicit choice (the first three)
 // that does not resolve is a hard error and never falls back. Finding
@@ -182,7 +183,7 @@ func (r *resolver) explicitID(source, id string) (*Kernel, error) {
 	}
 }
 
-// isPathID: an ID is a path if it contains / or starts with . or ~ (SPEC §5).
+// isPathID: an ID is a path if it contains / or starts with . or ~ (docs/spec.md §5).
 func isPathID(id string) bool {
 	return strings.Contains(id, "/") || strings.HasPrefix(id, ".") || strings.HasPrefix(id, "~")
 }
@@ -239,7 +240,7 @@ func (r *resolver) imagePath(source, path string) (*Kernel, error) {
 
 // validate inspects the image and builds the Kernel.
 func (r *resolver) validate(source, path string, entry *cache.Entry) (*Kernel, error) {
-	info, err := InspectImage(path)
+	info, err := kernelimage.Inspect(path)
 	if err != nil {
 		r.step(source, path, err.Error())
 		return nil, err

@@ -25,7 +25,7 @@ type resolveFixture struct {
 	env     map[string]string
 }
 
-const testImage = "testdata/images/bzImage-6.9.0"
+const testImage = "../kernelimage/testdata/images/bzImage-6.9.0"
 
 func newResolveFixture(t *testing.T) *resolveFixture {
 	t.Helper()
@@ -88,7 +88,7 @@ func (f *resolveFixture) resolve(id string) (Resolution, error) {
 	})
 }
 
-// TestResolveOrder walks SPEC §5's order: each case adds one more candidate
+// TestResolveOrder walks docs/spec.md §5's order: each case adds one more candidate
 // that outranks everything before it.
 func TestResolveOrder(t *testing.T) {
 	f := newResolveFixture(t)
@@ -212,7 +212,7 @@ func TestResolveExplicitNeverFallsBack(t *testing.T) {
 		{env: "KTSTR_KERNEL", envValue: "nosuch", wantErr: `KTSTR_KERNEL="nosuch": no such cache entry`},
 		{env: "KTSTR_TEST_KERNEL", envValue: filepath.Join(f.root, "nope"), wantErr: "does not exist"},
 		{env: "KTSTR_TEST_KERNEL", envValue: testImage + ".notthere", wantErr: "does not exist"},
-		{env: "KTSTR_TEST_KERNEL", envValue: "testdata/images/vmlinux.elf", wantErr: "ELF"},
+		{env: "KTSTR_TEST_KERNEL", envValue: "../kernelimage/testdata/images/vmlinux.elf", wantErr: "ELF"},
 	} {
 		f.env["KTSTR_KERNEL"], f.env["KTSTR_TEST_KERNEL"] = "", ""
 		if tc.env != "" {

@@ -1,6 +1,11 @@
 package runner
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ktest-dev/ktest/internal/preflight"
+	"github.com/ktest-dev/ktest/internal/testproto"
+)
 
 // envValue returns the value of key in env (KEY=VALUE entries), the last
 // occurrence winning as it does for exec.
@@ -35,35 +40,35 @@ func mergeEnv(base []string, extra []string, unset []string) []string {
 	return append(out, extra...)
 }
 
-// Variables ktest exports to go test (SPEC §9).
+// Variables ktest reads and exports (docs/spec.md §9), named in package
+// testproto, which owns the protocol between ktest and the tests.
 const (
-	EnvTestKernel  = "KTSTR_TEST_KERNEL"
-	EnvKernel      = "KTSTR_KERNEL"
-	EnvUnavailable = "KTEST_UNAVAILABLE"
-	EnvAccel       = "KTEST_ACCEL"
-	EnvSidecarDir  = "KTEST_SIDECAR_DIR"
-	EnvRunID       = "KTEST_RUN_ID"
+	EnvTestKernel  = testproto.EnvTestKernel
+	EnvKernel      = testproto.EnvKernel
+	EnvUnavailable = testproto.EnvUnavailable
+	EnvAccel       = testproto.EnvAccel
+	EnvSidecarDir  = testproto.EnvSidecarDir
+	EnvRunID       = testproto.EnvRunID
 )
 
 // exportedEnv is what ktest adds to go test's environment, as KEY=VALUE,
-// and the keys it removes. With a kernel, KTSTR_TEST_KERNEL is its absolute
-// path and KTSTR_KERNEL its entry (or image) directory. Without one, both are
-// removed, so that tests cannot pick up a kernel ktest did not lock, and
-// KTEST_UNAVAILABLE says why.
-func exportedEnv(kernelPath, kernelDir, unavailable, accel, sidecarDir, runID string) (set, unset []string) {
-	if unavailable == "" && kernelPath != "" {
-		set = append(set, EnvTestKernel+"="+kernelPath, EnvKernel+"="+kernelDir)
-		unset = append(unset, EnvUnavailable)
-	} else {
-		set = append(set, EnvUnavailable+"="+unavailable)
-		unset = append(unset, EnvTestKernel, EnvKernel)
+// and the keys it removes (testproto.Offer.Env): the kernel the preflight
+// resolved and locked, or why the tests get none, the accelerator, and the
+// run's sidecar directory and id ("" when the run has none).
+func exportedEnv(pre *preflight.Report, sidecarDir, runID string) (set, unset []string) {
+	offer := testproto.Offer{Accel: pre.KVM.Accel, SidecarDir: sidecarDir, RunID: runID}
+	if u := pre.Unavailable; u != nil {
+		offer.Unavailable = &testproto.Unavailable{Category: u.Category, Reason: u.Reason, Errno: u.Errno, Hints: u.Hints}
+	} else if k := pre.Kernel(); k != nil {
+		offer.Kernel = &testproto.Kernel{Path: k.Path, Dir: k.Dir, Release: k.Image.Release}
+		if k.Entry != nil {
+			offer.Kernel.CacheKey = k.Entry.Key
+			if offer.Kernel.Release == "" && k.Entry.Metadata != nil && k.Entry.Metadata.Version != nil {
+				// An image without a version string (arm64): the
+				// release the cache recorded when it stored it.
+				offer.Kernel.Release = *k.Entry.Metadata.Version
+			}
+		}
 	}
-	set = append(set, EnvAccel+"="+accel)
-	if sidecarDir != "" {
-		set = append(set, EnvSidecarDir+"="+sidecarDir, EnvRunID+"="+runID)
-	} else {
-		// no run directory: tests must not write into an inherited one
-		unset = append(unset, EnvSidecarDir, EnvRunID)
-	}
-	return set, unset
+	return offer.Env()
 }

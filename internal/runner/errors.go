@@ -8,7 +8,7 @@ import (
 )
 
 // ExitError reports that go test itself failed. Code is go's exit status and
-// is passed through unchanged as ktest's exit status (SPEC §2). Go has already
+// is passed through unchanged as ktest's exit status (docs/spec.md §2). Go has already
 // explained the failure on the console, so the error carries no message of
 // its own worth printing.
 type ExitError struct {
@@ -20,7 +20,7 @@ func (e *ExitError) Error() string {
 }
 
 // InterruptedError reports that the run was stopped by a signal. ktest exits
-// 128+N for signal N (SPEC §2) after printing the INTERRUPTED verdict.
+// 128+N for signal N (docs/spec.md §2) after printing the INTERRUPTED verdict.
 type InterruptedError struct {
 	Signal os.Signal
 }
@@ -49,7 +49,7 @@ func signalName(sig os.Signal) string {
 	return sig.String()
 }
 
-// PolicyError reports that the skip policy fired (SPEC §2): too many tests
+// PolicyError reports that the skip policy fired (docs/spec.md §2): too many tests
 // skipped, or every test skipped with --skip-exit-code set.
 type PolicyError struct {
 	Reason string
@@ -66,14 +66,14 @@ func (e *PolicyError) ExitCode() int {
 	return ExitPolicy
 }
 
-// Exit statuses of SPEC §2 that ktest chooses itself.
+// Exit statuses of docs/spec.md §2 that ktest chooses itself.
 const (
 	ExitOK     = 0
 	ExitKtest  = 3 // ktest could not do its own job
 	ExitPolicy = 4 // the skip policy fired
 )
 
-// ExitCode maps a run's error to ktest's exit status (SPEC §2). It is the
+// ExitCode maps a run's error to ktest's exit status (docs/spec.md §2). It is the
 // only place exit statuses are decided; cmd/ktest exits with it and
 // run.json records it.
 func ExitCode(err error) int {

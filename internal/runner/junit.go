@@ -236,7 +236,7 @@ func writeJUnit(out io.Writer, report gtr.Report) error {
 
 // useSkipMessages puts each skipped test's t.Skip message into
 // <skipped message=...>, where go-junit-report writes a fixed "Skipped".
-// ktest's SKIP banners (SPEC §6) are such messages, so CI systems show them.
+// ktest's SKIP banners (docs/spec.md §6) are such messages, so CI systems show them.
 func useSkipMessages(suites *junit.Testsuites) {
 	for i := range suites.Suites {
 		for j := range suites.Suites[i].Testcases {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/cache"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 )
@@ -71,7 +72,7 @@ func lockKernel(ctx context.Context, rep *preflight.Report, timeout time.Duratio
 		}
 		entry, err := c.Lookup(key)
 		if err == nil {
-			info, ierr := preflight.InspectImage(entry.ImagePath())
+			info, ierr := kernelimage.Inspect(entry.ImagePath())
 			if ierr == nil {
 				k.Entry, k.Image, k.Path, k.Dir = &entry, info, entry.ImagePath(), entry.Dir
 				return &kernelLease{lock: lock, record: &skipreport.LockRecord{Path: lock.Path(), Mode: lock.Mode().String(),

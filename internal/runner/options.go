@@ -98,7 +98,7 @@ func (o Options) preflightOptions() preflight.Options {
 }
 
 // sidecarBase is --sidecar-dir, else KTEST_SIDECAR_DIR, else .ktest/runs
-// under the main module's root (SPEC §8).
+// under the main module's root (docs/spec.md §8).
 func (o Options) sidecarBase() string {
 	if o.SidecarDir != "" {
 		return o.SidecarDir

@@ -7,7 +7,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
-// applyPolicy checks the skip policy (SPEC §2: exit 4) against a finished
+// applyPolicy checks the skip policy (docs/spec.md §2: exit 4) against a finished
 // run, records it in res.Policy, and returns the *PolicyError to exit with,
 // if it fired. It never overrides a go failure or an interrupt: those are
 // decided first by the caller.

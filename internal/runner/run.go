@@ -45,7 +45,7 @@ type Result struct {
 	exec *testjson.Execution
 }
 
-// Run runs the pipeline of SPEC §3: KVM preflight, kernel resolution, the
+// Run runs the pipeline of docs/spec.md §3: KVM preflight, kernel resolution, the
 // shared lock on the kernel's cache entry, the sidecar directory, then go
 // test as a child with the kernel exported, and finally the summary, JUnit
 // and run.json. The error is nil when go test passed, an *ExitError carrying
@@ -140,7 +140,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if u := pre.Unavailable; u != nil {
 		reportUnavailable(opts, pre, runDir)
 	}
-	set, unset := exportedEnv(kernelPath(pre), kernelDir(pre), unavailableText(pre), pre.KVM.Accel, runDir.PathOrEmpty(), runDir.IDOrEmpty())
+	set, unset := exportedEnv(pre, runDir.PathOrEmpty(), runDir.IDOrEmpty())
 	env := mergeEnv(opts.Env, set, unset)
 
 	sink, closeLog, err := newSink(opts, cmd, outs)

@@ -5,13 +5,14 @@ import (
 	"sort"
 	"strings"
 
+	"gotest.tools/gotestsum/testjson"
+
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/internal/termtext"
-	"gotest.tools/gotestsum/testjson"
 )
 
-// reportUnavailable prints the run-level SKIP banner (SPEC §6) and writes
+// reportUnavailable prints the run-level SKIP banner (docs/spec.md §6) and writes
 // its skip sidecar (when there is a run directory). The run goes on: tests that need no kernel still run.
 func reportUnavailable(opts Options, pre *preflight.Report, runDir *skipreport.RunDir) {
 	u := pre.Unavailable
@@ -32,28 +33,6 @@ func reportUnavailable(opts Options, pre *preflight.Report, runDir *skipreport.R
 	if _, err := skipreport.WriteSkip(runDir.Path, rec); err != nil {
 		fmt.Fprintf(opts.Stderr, "ktest: warning: %v\n", err)
 	}
-}
-
-// unavailableText is KTEST_UNAVAILABLE: "<category>: <reason>", or "".
-func unavailableText(pre *preflight.Report) string {
-	if pre.Unavailable == nil {
-		return ""
-	}
-	return string(pre.Unavailable.Category) + ": " + pre.Unavailable.Reason
-}
-
-func kernelPath(pre *preflight.Report) string {
-	if k := pre.Kernel(); k != nil && pre.Unavailable == nil {
-		return k.Path
-	}
-	return ""
-}
-
-func kernelDir(pre *preflight.Report) string {
-	if k := pre.Kernel(); k != nil && pre.Unavailable == nil {
-		return k.Dir
-	}
-	return ""
 }
 
 // printDryRun shows what a run would do: the kernel and why, the
@@ -79,7 +58,7 @@ func printDryRun(opts Options, pre *preflight.Report, cmd goCommand, shardPkgs [
 		fmt.Fprintln(w, skipreport.Banner(u.Category, u.Reason, u.Hints...))
 	}
 	base := opts.sidecarBase()
-	set, unset := exportedEnv(kernelPath(pre), kernelDir(pre), unavailableText(pre), pre.KVM.Accel, base+"/<run id>", "<run id>")
+	set, unset := exportedEnv(pre, base+"/<run id>", "<run id>")
 	fmt.Fprintln(w, "env:")
 	for _, kv := range set {
 		fmt.Fprintf(w, "  %s\n", termtext.Line(kv))

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/atomicfile"
-	"github.com/ktest-dev/ktest/internal/filekind"
 )
 
 // KeepRuns is how many run directories a base directory keeps; creating a
@@ -78,53 +77,6 @@ func (d *RunDir) WriteRun(rec RunRecord) error {
 		return fmt.Errorf("encode run.json: %w", err)
 	}
 	return atomicfile.WriteFile(filepath.Join(d.Path, "run.json"), append(data, '\n'), 0o644)
-}
-
-// WriteSkip writes one skip sidecar into runDir/skips atomically and returns
-// its path. runDir is a RunDir's Path (KTEST_SIDECAR_DIR in tests).
-func WriteSkip(runDir string, rec SkipRecord) (string, error) {
-	rec.Schema = SkipSchema
-	if rec.Time.IsZero() {
-		rec.Time = time.Now().UTC()
-	}
-	// Compact: stats reads tens of thousands of these, and every byte
-	// costs; run.json, one per run, stays indented for people.
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return "", fmt.Errorf("encode skip sidecar: %w", err)
-	}
-	dir := filepath.Join(runDir, "skips")
-	if err := skipsDir(dir); err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, rec.Time.UTC().Format("20060102T150405.000000000Z")+"-"+randomHex(4)+".json")
-	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return "", err
-	}
-	return path, nil
-}
-
-// skipsDir makes sure dir (a run's skips/) is a real directory, creating
-// it (and the run directory) when missing. A symlink or other file planted
-// under that name is refused: the sidecar would land wherever it points.
-func skipsDir(dir string) error {
-	st, err := os.Lstat(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			return fmt.Errorf("create skip sidecar directory %s: %w", dir, err)
-		}
-		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("create skip sidecar directory %s: %w", dir, err)
-		}
-		st, err = os.Lstat(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("skip sidecar directory %s: %w", dir, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("skip sidecar directory %s is a %s, not a directory: not writing through it; remove it", dir, filekind.Of(st.Mode()))
-	}
-	return nil
 }
 
 // ListRunDirs returns the run directories under base, oldest first. A

@@ -2,14 +2,11 @@ package skipreport
 
 import "time"
 
-// Schema identifiers. A reader accepts these and reports any other value as
-// an unknown schema rather than guessing.
-const (
-	RunSchema  = "ktest.run/v1"
-	SkipSchema = "ktest.skip/v1"
-)
+// RunSchema identifies run.json. A reader accepts it and SkipSchema and
+// reports any other value as an unknown schema rather than guessing.
+const RunSchema = "ktest.run/v1"
 
-// RunRecord is run.json: one per ktest run (SPEC §8).
+// RunRecord is run.json: one per ktest run (docs/spec.md §8).
 type RunRecord struct {
 	Schema     string    `json:"schema"`
 	RunID      string    `json:"run_id"`
@@ -53,17 +50,6 @@ type RunCounts struct {
 	SkippedByCategory map[string]int `json:"skipped_by_category"`
 }
 
-// KernelRecord identifies a kernel image.
-type KernelRecord struct {
-	Path     string `json:"path"`
-	CacheKey string `json:"cache_key"`
-	Version  string `json:"version"`
-	SHA256   string `json:"sha256"`
-	// Source says how it was found: flag, KTSTR_TEST_KERNEL, KTSTR_KERNEL,
-	// cache, build-tree or host.
-	Source string `json:"source"`
-}
-
 // Unavailability is why tests that need a kernel or KVM were skipped.
 type Unavailability struct {
 	Category Category `json:"category"`
@@ -80,13 +66,6 @@ type LockRecord struct {
 	WaitedMS int64          `json:"waited_ms"`
 	Acquired bool           `json:"acquired"`
 	Holders  []HolderRecord `json:"holders"`
-}
-
-// HolderRecord is another process holding a lock.
-type HolderRecord struct {
-	PID     int    `json:"pid"`
-	Mode    string `json:"mode"`
-	Cmdline string `json:"cmdline"`
 }
 
 // KVMRecord is the KVM preflight's outcome.
@@ -118,22 +97,4 @@ type PolicyRecord struct {
 	SkipExitCode *int     `json:"skip_exit_code"`
 	SkipRate     float64  `json:"skip_rate"`
 	Fired        string   `json:"fired"`
-}
-
-// SkipRecord is one skips/*.json: one per SKIP site (SPEC §8).
-type SkipRecord struct {
-	Schema   string        `json:"schema"`
-	Time     time.Time     `json:"time"`
-	RunID    string        `json:"run_id"`
-	Package  string        `json:"package"`
-	Test     string        `json:"test"`
-	Category Category      `json:"category"`
-	Reason   string        `json:"reason"`
-	Errno    string        `json:"errno"`
-	Host     HostSnapshot  `json:"host"`
-	Kernel   *KernelRecord `json:"kernel"`
-	// Holders are the lock holders for a lock-timeout contention skip.
-	Holders []HolderRecord `json:"holders"`
-	// RunSource is "ci" or "local", as in run.json.
-	RunSource string `json:"run_source"`
 }

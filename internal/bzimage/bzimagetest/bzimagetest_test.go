@@ -1,12 +1,13 @@
 package bzimagetest_test
 
 import (
-	"github.com/ktest-dev/ktest/internal/bzimage"
-	"github.com/ktest-dev/ktest/internal/bzimage/bzimagetest"
-	"github.com/ktest-dev/ktest/internal/preflight"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ktest-dev/ktest/internal/bzimage"
+	"github.com/ktest-dev/ktest/internal/bzimage/bzimagetest"
+	"github.com/ktest-dev/ktest/internal/kernelimage"
 )
 
 func TestBuildIsAcceptedByPreflightAndBzimage(t *testing.T) {
@@ -14,7 +15,7 @@ func TestBuildIsAcceptedByPreflightAndBzimage(t *testing.T) {
 	if err := os.WriteFile(p, bzimagetest.Build("6.1.0-50-cloud-amd64", 100), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	info, err := preflight.InspectImage(p)
+	info, err := kernelimage.Inspect(p)
 	if err != nil || info.Release != "6.1.0-50-cloud-amd64" {
 		t.Fatalf("InspectImage: %+v, %v", info, err)
 	}

@@ -1,4 +1,4 @@
-package preflight
+package kernelimage
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/testkernel"
 )
 
-// -update rewrites preflight/testdata/images/* and images.golden. The flag
+// -update rewrites kernelimage/testdata/images/* and images.golden. The flag
 // is registered only if another test file of the package has not already.
 func init() {
 	if flag.Lookup("update") == nil {
@@ -106,13 +106,13 @@ func syntheticImages(t testing.TB) map[string][]byte {
 	}
 }
 
-// imageResult is the golden form of one InspectImage result.
+// imageResult is the golden form of one Inspect result.
 type imageResult struct {
-	Info  *ImageInfo `json:"info,omitempty"`
-	Error string     `json:"error,omitempty"`
+	Info  *Info  `json:"info,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
-// TestInspectImageGolden pins InspectImage's verdict on every synthetic
+// TestInspectImageGolden pins Inspect's verdict on every synthetic
 // image in testdata/images. Run with -update to regenerate both.
 func TestInspectImageGolden(t *testing.T) {
 	dir := filepath.Join("testdata", "images")
@@ -134,12 +134,12 @@ func TestInspectImageGolden(t *testing.T) {
 	results := map[string]imageResult{}
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
-		info, err := InspectImage(path)
+		info, err := Inspect(path)
 		var r imageResult
 		if err != nil {
-			var ie *InvalidImageError
+			var ie *InvalidError
 			if !errors.As(err, &ie) || ie.Path != path {
-				t.Errorf("%s: error %v is not an *InvalidImageError naming the file", e.Name(), err)
+				t.Errorf("%s: error %v is not an *InvalidError naming the file", e.Name(), err)
 			}
 			r.Error = err.Error()
 		} else {
@@ -162,7 +162,7 @@ func TestInspectImageGolden(t *testing.T) {
 		t.Fatalf("%v (run go test -run TestInspectImageGolden -update)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("InspectImage results differ from %s (rerun with -update if intended):\ngot:\n%s", golden, got)
+		t.Errorf("Inspect results differ from %s (rerun with -update if intended):\ngot:\n%s", golden, got)
 	}
 	if len(results) < len(syntheticImages(t)) {
 		t.Errorf("testdata/images holds %d files, want at least %d (run -update)", len(results), len(syntheticImages(t)))
@@ -175,7 +175,7 @@ func TestParseImageHeaderSynthetic(t *testing.T) {
 	imgs := syntheticImages(t)
 	ok := func(name, format, arch, release, proto string) {
 		t.Helper()
-		info, err := ParseImageHeader(imgs[name])
+		info, err := ParseHeader(imgs[name])
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -208,17 +208,17 @@ func TestParseImageHeaderSynthetic(t *testing.T) {
 		"bzImage-proto-1.00":  "boot protocol 1.00",
 	}
 	for name, want := range bad {
-		_, err := ParseImageHeader(imgs[name])
-		var ie *InvalidImageError
+		_, err := ParseHeader(imgs[name])
+		var ie *InvalidError
 		if !errors.As(err, &ie) {
-			t.Errorf("%s: err = %v, want *InvalidImageError", name, err)
+			t.Errorf("%s: err = %v, want *InvalidError", name, err)
 			continue
 		}
 		if !strings.Contains(ie.Reason, want) {
 			t.Errorf("%s: reason %q lacks %q", name, ie.Reason, want)
 		}
 	}
-	if _, err := ParseImageHeader(nil); err == nil || !strings.Contains(err.Error(), "is empty") {
+	if _, err := ParseHeader(nil); err == nil || !strings.Contains(err.Error(), "is empty") {
 		t.Errorf("empty data: err = %v", err)
 	}
 }
@@ -227,7 +227,7 @@ func TestParseImageHeaderSynthetic(t *testing.T) {
 // or a read out of range.
 func TestParseImageHeaderVersionBeyondData(t *testing.T) {
 	img := synthBzImage(0x20f, "6.9.0 #1", 0x800)
-	info, err := ParseImageHeader(img[:0x300])
+	info, err := ParseHeader(img[:0x300])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestParseImageHeaderVersionBeyondData(t *testing.T) {
 	long := synthBzImage(0x20f, "", 0x800+maxVersionLen)
 	binary.LittleEndian.PutUint16(long[x86KernelVerOff:], 0x300-0x200)
 	copy(long[0x300:], bytes.Repeat([]byte("x"), maxVersionLen))
-	if info, err := ParseImageHeader(long); err != nil || info.Version != "" {
+	if info, err := ParseHeader(long); err != nil || info.Version != "" {
 		t.Errorf("unterminated version: %+v, %v", info, err)
 	}
 }
@@ -258,14 +258,14 @@ func TestInspectImageFileErrors(t *testing.T) {
 		{missing, "does not exist"},
 		{dir, "is a directory"},
 		{empty, "is empty"},
-		{fifo, "is not a regular file (named pipe)"}, // and InspectImage must not block on it
+		{fifo, "is not a regular file (named pipe)"}, // and Inspect must not block on it
 		{"/dev/null", "is not a regular file (character device)"},
 	}
 	for _, c := range cases {
-		_, err := InspectImage(c.path)
-		var ie *InvalidImageError
+		_, err := Inspect(c.path)
+		var ie *InvalidError
 		if !errors.As(err, &ie) {
-			t.Errorf("%s: err = %v, want *InvalidImageError", c.path, err)
+			t.Errorf("%s: err = %v, want *InvalidError", c.path, err)
 			continue
 		}
 		if ie.Reason != c.reason || ie.Path != c.path {
@@ -275,7 +275,7 @@ func TestInspectImageFileErrors(t *testing.T) {
 			t.Errorf("Error() = %q, want %q", err.Error(), want)
 		}
 	}
-	if _, err := InspectImage(missing); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Inspect(missing); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v does not match fs.ErrNotExist", err)
 	}
 	if os.Geteuid() != 0 {
@@ -283,7 +283,7 @@ func TestInspectImageFileErrors(t *testing.T) {
 		if err := os.WriteFile(unreadable, []byte("x"), 0o000); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := InspectImage(unreadable); !errors.Is(err, fs.ErrPermission) {
+		if _, err := Inspect(unreadable); !errors.Is(err, fs.ErrPermission) {
 			t.Errorf("unreadable file: %v does not match fs.ErrPermission", err)
 		}
 	}
@@ -300,7 +300,7 @@ func TestInspectImageRealKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := InspectImage(kernel)
+	info, err := Inspect(kernel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,19 +327,19 @@ func TestInspectImageRealKernel(t *testing.T) {
 	if err := os.WriteFile(cut, head, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = InspectImage(cut)
-	var ie *InvalidImageError
+	_, err = Inspect(cut)
+	var ie *InvalidError
 	var implied int64
 	if !errors.As(err, &ie) {
-		t.Fatalf("truncated kernel: %v, want an *InvalidImageError", err)
+		t.Fatalf("truncated kernel: %v, want an *InvalidError", err)
 	}
 	if _, serr := fmt.Sscanf(ie.Reason, "is truncated: its bzImage header implies at least %d bytes, the file has 65536", &implied); serr != nil ||
 		implied <= 64<<10 || implied > st.Size() {
 		t.Errorf("truncated kernel: reason %q, want an implied size in (65536, %d]", ie.Reason, st.Size())
 	}
-	// ParseImageHeader on the first 4 KiB alone: the format is known, and
+	// ParseHeader on the first 4 KiB alone: the format is known, and
 	// the version only when its string lies within those 4 KiB.
-	info, err = ParseImageHeader(head[:4096])
+	info, err = ParseHeader(head[:4096])
 	if err != nil || info.Format != FormatBzImage {
 		t.Fatalf("first 4 KiB: %+v, %v", info, err)
 	}
@@ -363,7 +363,7 @@ func readPrefix(path string, n int) ([]byte, error) {
 	return buf[:m], nil
 }
 
-// FuzzParseImageHeader: never panics; errors are *InvalidImageError; a
+// FuzzParseImageHeader: never panics; errors are *InvalidError; a
 // returned version is printable ASCII (so valid UTF-8), bounded, and its
 // first word is the release.
 func FuzzParseImageHeader(f *testing.F) {
@@ -382,11 +382,11 @@ func FuzzParseImageHeader(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		info, err := ParseImageHeader(data)
+		info, err := ParseHeader(data)
 		if err != nil {
-			var ie *InvalidImageError
+			var ie *InvalidError
 			if !errors.As(err, &ie) || ie.Reason == "" {
-				t.Fatalf("error %v (%T) is not an *InvalidImageError with a reason", err, err)
+				t.Fatalf("error %v (%T) is not an *InvalidError with a reason", err, err)
 			}
 			if !utf8.ValidString(ie.Reason) {
 				t.Fatalf("reason is not UTF-8: %q", ie.Reason)
@@ -416,16 +416,37 @@ func FuzzParseImageHeader(f *testing.F) {
 	})
 }
 
-func ExampleInspectImage() {
-	info, err := InspectImage("testdata/images/bzImage-6.9.0")
+func ExampleInspect() {
+	info, err := Inspect("testdata/images/bzImage-6.9.0")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(info.Format, info.Arch, info.Release, info.BootProtocol)
-	_, err = InspectImage("testdata/images/vmlinux.elf")
+	_, err = Inspect("testdata/images/vmlinux.elf")
 	fmt.Println(err)
 	// Output:
 	// bzImage x86_64 6.9.0-ktest 2.15
 	// invalid kernel image testdata/images/vmlinux.elf: no bzImage or arm64 magic: starts with 7f 45 4c 46 (an ELF file — use the compressed bzImage, e.g. arch/x86/boot/bzImage, not vmlinux)
+}
+
+// BenchmarkInspect times the header read of a synthetic and the real
+// test kernel.
+func BenchmarkInspect(b *testing.B) {
+	paths := []string{"testdata/images/bzImage-6.9.0"}
+	if kernel, err := testkernel.Lookup(); err == nil {
+		paths = append(paths, kernel)
+	}
+	for _, path := range paths {
+		b.Run(path, func(b *testing.B) {
+			if _, err := Inspect(path); err != nil {
+				b.Skip(err)
+			}
+			for b.Loop() {
+				if _, err := Inspect(path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

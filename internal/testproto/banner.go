@@ -1,8 +1,4 @@
-// Package skipreport turns the reasons ktest cannot run kernel tests into
-// clearly labelled SKIPs: the one-line banner of SPEC §6, the JSON sidecars
-// of SPEC §8 (run.json and skips/*.json) with their writer and reader, and
-// the host resource snapshot both carry.
-package skipreport
+package testproto
 
 import (
 	"fmt"
@@ -11,7 +7,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/termtext"
 )
 
-// Category says why something was skipped (SPEC §6).
+// Category says why something was skipped (docs/spec.md §6).
 type Category string
 
 // The SKIP categories.

@@ -1,4 +1,4 @@
-package preflight
+package kernelimage
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 )
 
 // cache.CheckImageHeader (run on every entry by kernel list) must accept
-// every image InspectImage accepts, or a good kernel would list as corrupt
+// every image Inspect accepts, or a good kernel would list as corrupt
 // and be skipped.
 func TestCacheHeaderCheckAcceptsWhatInspectAccepts(t *testing.T) {
 	paths, _ := filepath.Glob("testdata/images/*")
@@ -18,7 +18,7 @@ func TestCacheHeaderCheckAcceptsWhatInspectAccepts(t *testing.T) {
 	}
 	accepted := 0
 	for _, p := range paths {
-		if _, err := InspectImage(p); err != nil {
+		if _, err := Inspect(p); err != nil {
 			continue
 		}
 		accepted++
@@ -27,11 +27,11 @@ func TestCacheHeaderCheckAcceptsWhatInspectAccepts(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := cache.CheckImageHeader(data[:min(len(data), 1024)], int64(len(data))); err != nil {
-			t.Errorf("%s: InspectImage accepts it, cache.CheckImageHeader says it %v", p, err)
+			t.Errorf("%s: Inspect accepts it, cache.CheckImageHeader says it %v", p, err)
 		}
 	}
 	if accepted == 0 {
-		t.Fatal("InspectImage accepted none of the test images")
+		t.Fatal("Inspect accepted none of the test images")
 	}
 }
 
@@ -48,7 +48,7 @@ func FuzzCacheHeaderCheckAgrees(f *testing.F) {
 			return
 		}
 		if err := cache.CheckImageHeader(data[:min(len(data), 1024)], int64(len(data))); err != nil {
-			t.Fatalf("preflight accepts it, cache.CheckImageHeader says it %v", err)
+			t.Fatalf("kernelimage accepts it, cache.CheckImageHeader says it %v", err)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package skipreport
+package testproto
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package skipreport
+package testproto
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// HostSnapshot is the host's resource state at one moment (SPEC §4, §8): it
+// HostSnapshot is the host's resource state at one moment (docs/spec.md §4, §8): it
 // goes into every contention banner and every sidecar, so a skip caused by
 // host pressure can be explained afterwards. JSON names are part of the
 // sidecar schema.

@@ -1,4 +1,10 @@
-package preflight
+// Package kernelimage identifies a Linux kernel image from its header (x86
+// bzImage, arm64 Image, gzip-wrapped arm64 Image) and reads the release it
+// carries, without running or decompressing it (docs/spec.md §5). It links
+// only the standard library and two small file helpers, so that the
+// test-side library (kerneltest) can validate KTSTR_TEST_KERNEL with it as
+// ktest's own resolution does.
+package kernelimage
 
 import (
 	"bytes"
@@ -15,7 +21,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/regularfile"
 )
 
-// Image formats and architectures reported in ImageInfo.
+// Image formats and architectures reported in Info.
 const (
 	FormatBzImage      = "bzImage"        // x86 boot image (arch/x86/boot/bzImage)
 	FormatArm64Image   = "arm64-Image"    // arm64 Image (arch/arm64/boot/Image)
@@ -25,9 +31,9 @@ const (
 	ArchAarch64 = "aarch64"
 )
 
-// ImageInfo describes a validated kernel image.
-type ImageInfo struct {
-	// Path is the path InspectImage was given ("" from ParseImageHeader).
+// Info describes a validated kernel image.
+type Info struct {
+	// Path is the path Inspect was given ("" from ParseHeader).
 	Path string `json:"path"`
 	// Format is FormatBzImage, FormatArm64Image or FormatArm64ImageGz.
 	Format string `json:"format"`
@@ -42,15 +48,15 @@ type ImageInfo struct {
 	Release string `json:"release"`
 	// BootProtocol is the x86 boot protocol version, e.g. "2.15".
 	BootProtocol string `json:"boot_protocol,omitempty"`
-	// Size is the file size in bytes (0 from ParseImageHeader).
+	// Size is the file size in bytes (0 from ParseHeader).
 	Size int64 `json:"size"`
 }
 
-// InvalidImageError says why a file is not a usable kernel image. A caller
+// InvalidError says why a file is not a usable kernel image. A caller
 // that was told to use this file (KTSTR_TEST_KERNEL, --kernel) turns it into
 // a hard error; one that was searching may move on. Find it with errors.As.
-type InvalidImageError struct {
-	// Path is the file ("" when ParseImageHeader saw only bytes).
+type InvalidError struct {
+	// Path is the file ("" when ParseHeader saw only bytes).
 	Path string
 	// Reason says what was found, e.g. "is a directory" or
 	// "no bzImage or arm64 magic: starts with 7f 45 4c 46 (an ELF file ...)".
@@ -61,7 +67,7 @@ type InvalidImageError struct {
 }
 
 // Error reads like "invalid kernel image /boot/x: is a directory".
-func (e *InvalidImageError) Error() string {
+func (e *InvalidError) Error() string {
 	if e.Path == "" {
 		return "invalid kernel image: " + e.Reason
 	}
@@ -69,7 +75,7 @@ func (e *InvalidImageError) Error() string {
 }
 
 // Unwrap returns the underlying stat, open or read error, if any.
-func (e *InvalidImageError) Unwrap() error { return e.Err }
+func (e *InvalidError) Unwrap() error { return e.Err }
 
 // Header layout (LINUX-FACTS.md, Documentation/arch/x86/boot.rst,
 // Documentation/arch/arm64/booting.rst).
@@ -86,7 +92,7 @@ const (
 
 	// maxVersionLen bounds the version string; real ones are ~100 bytes.
 	maxVersionLen = 512
-	// imageHeadLen is what InspectImage reads first: every header field and,
+	// imageHeadLen is what Inspect reads first: every header field and,
 	// for gzip, enough compressed bytes to inflate the arm64 header.
 	imageHeadLen = 4096
 )
@@ -98,37 +104,37 @@ var (
 	gzipMagic  = []byte{0x1f, 0x8b}
 )
 
-// ParseImageHeader identifies a kernel image from its first bytes. data
-// should reach past the bzImage version string (InspectImage reads what is
+// ParseHeader identifies a kernel image from its first bytes. data
+// should reach past the bzImage version string (Inspect reads what is
 // needed); when it does not, Version is "". It never reads beyond data,
-// never panics, and returns *InvalidImageError (with an empty Path) for
+// never panics, and returns *InvalidError (with an empty Path) for
 // anything that is not a bzImage, arm64 Image or gzip-wrapped arm64 Image.
-func ParseImageHeader(data []byte) (ImageInfo, error) {
+func ParseHeader(data []byte) (Info, error) {
 	info, _, err := parseImageHeader(data)
 	return info, err
 }
 
 // parseImageHeader also returns the smallest file size the header implies
-// (0 when it implies nothing), so InspectImage can detect a truncated file.
-func parseImageHeader(data []byte) (ImageInfo, int64, error) {
+// (0 when it implies nothing), so Inspect can detect a truncated file.
+func parseImageHeader(data []byte) (Info, int64, error) {
 	if len(data) == 0 {
-		return ImageInfo{}, 0, &InvalidImageError{Reason: "is empty"}
+		return Info{}, 0, &InvalidError{Reason: "is empty"}
 	}
 	if isBzImage(data) {
 		return parseBzImage(data)
 	}
 	if hasArm64Magic(data) {
-		return ImageInfo{Format: FormatArm64Image, Arch: ArchAarch64}, arm64HeaderEnd, nil
+		return Info{Format: FormatArm64Image, Arch: ArchAarch64}, arm64HeaderEnd, nil
 	}
 	if bytes.HasPrefix(data, gzipMagic) {
 		return parseGzipImage(data)
 	}
 	if len(data) >= x86HeaderEnd && bytes.Equal(data[x86HeaderOff:x86HeaderOff+4], bzMagic) {
-		return ImageInfo{}, 0, &InvalidImageError{Reason: fmt.Sprintf(
+		return Info{}, 0, &InvalidError{Reason: fmt.Sprintf(
 			"has the bzImage magic HdrS at 0x202 but % x instead of the boot flag 55 aa at 0x1fe; the header is corrupt",
 			data[x86BootFlagOff:x86BootFlagOff+2])}
 	}
-	return ImageInfo{}, 0, &InvalidImageError{Reason: describeNonImage(data)}
+	return Info{}, 0, &InvalidError{Reason: describeNonImage(data)}
 }
 
 func isBzImage(data []byte) bool {
@@ -141,13 +147,13 @@ func hasArm64Magic(data []byte) bool {
 	return len(data) >= arm64MagicOff+4 && bytes.Equal(data[arm64MagicOff:arm64MagicOff+4], arm64Magic)
 }
 
-func parseBzImage(data []byte) (ImageInfo, int64, error) {
+func parseBzImage(data []byte) (Info, int64, error) {
 	proto := binary.LittleEndian.Uint16(data[x86VersionOff:])
 	if proto < 0x200 {
-		return ImageInfo{}, 0, &InvalidImageError{Reason: fmt.Sprintf(
+		return Info{}, 0, &InvalidError{Reason: fmt.Sprintf(
 			"has a bzImage header with boot protocol %d.%02d; HdrS needs at least 2.00, so the header is corrupt", proto>>8, proto&0xff)}
 	}
-	info := ImageInfo{
+	info := Info{
 		Format:       FormatBzImage,
 		Arch:         ArchX86_64,
 		BootProtocol: fmt.Sprintf("%d.%02d", proto>>8, proto&0xff),
@@ -206,25 +212,25 @@ func bzImageBytesNeeded(data []byte) int {
 
 // parseGzipImage accepts gzip data whose decompressed start is an arm64
 // Image. Only the header (64 bytes) is inflated.
-func parseGzipImage(data []byte) (ImageInfo, int64, error) {
+func parseGzipImage(data []byte) (Info, int64, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
-		return ImageInfo{}, 0, &InvalidImageError{Reason: "starts with the gzip magic 1f 8b but is not valid gzip: " + err.Error()}
+		return Info{}, 0, &InvalidError{Reason: "starts with the gzip magic 1f 8b but is not valid gzip: " + err.Error()}
 	}
 	head := make([]byte, arm64HeaderEnd)
 	n, err := io.ReadFull(zr, head)
 	head = head[:n]
 	switch {
 	case hasArm64Magic(head):
-		return ImageInfo{Format: FormatArm64ImageGz, Arch: ArchAarch64}, 0, nil
+		return Info{Format: FormatArm64ImageGz, Arch: ArchAarch64}, 0, nil
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return ImageInfo{}, 0, &InvalidImageError{Reason: fmt.Sprintf(
+		return Info{}, 0, &InvalidError{Reason: fmt.Sprintf(
 			"is gzip-compressed, but only %d bytes could be inflated from it, fewer than an arm64 Image header (%d)", n, arm64HeaderEnd)}
 	case err != nil:
-		return ImageInfo{}, 0, &InvalidImageError{Reason: "is gzip-compressed, but inflating it failed: " + err.Error()}
+		return Info{}, 0, &InvalidError{Reason: "is gzip-compressed, but inflating it failed: " + err.Error()}
 	}
 	hex, what := sniff(head)
-	return ImageInfo{}, 0, &InvalidImageError{Reason: "is gzip-compressed, but the content is not an arm64 Image: " +
+	return Info{}, 0, &InvalidError{Reason: "is gzip-compressed, but the content is not an arm64 Image: " +
 		"inflated, it starts with " + hex + parenthesise(what)}
 }
 
@@ -281,14 +287,14 @@ func isText(data []byte) bool {
 	return len(data) > 0
 }
 
-// InspectImage validates the kernel image at path (SPEC §5) and reads its
+// Inspect validates the kernel image at path (docs/spec.md §5) and reads its
 // version. It reads only the header: the first 4 KiB and, for a bzImage,
 // the version string wherever the header points (within the first 66 KB).
-// Every failure is *InvalidImageError naming the file; for a missing file it
+// Every failure is *InvalidError naming the file; for a missing file it
 // wraps fs.ErrNotExist.
-func InspectImage(path string) (ImageInfo, error) {
-	invalid := func(reason string, err error) (ImageInfo, error) {
-		return ImageInfo{}, &InvalidImageError{Path: path, Reason: reason, Err: err}
+func Inspect(path string) (Info, error) {
+	invalid := func(reason string, err error) (Info, error) {
+		return Info{}, &InvalidError{Path: path, Reason: reason, Err: err}
 	}
 	fi, err := os.Stat(path)
 	switch {
@@ -332,11 +338,11 @@ func InspectImage(path string) (ImageInfo, error) {
 
 	info, minSize, err := parseImageHeader(data)
 	if err != nil {
-		var ie *InvalidImageError
+		var ie *InvalidError
 		if errors.As(err, &ie) {
 			ie.Path = path
 		}
-		return ImageInfo{}, err
+		return Info{}, err
 	}
 	if fi.Size() < minSize {
 		return invalid(fmt.Sprintf("is truncated: its %s header implies at least %d bytes, the file has %d",
