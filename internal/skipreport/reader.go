@@ -28,7 +28,7 @@ func (e *SchemaError) Error() string {
 // ParseRun decodes run.json.
 func ParseRun(data []byte) (RunRecord, error) {
 	var rec RunRecord
-	return rec, parseSidecar(data, RunSchema, &rec)
+	return rec, parseSidecar(data, runSchemaFamily, &rec)
 }
 
 // ParseSkip decodes a skip sidecar.
@@ -37,8 +37,32 @@ func ParseSkip(data []byte) (SkipRecord, error) {
 	return rec, parseSidecar(data, SkipSchema, &rec)
 }
 
+// schemaAccepted reports whether a sidecar's schema found is of the schema
+// family want ("ktest.run/v1"): want itself or a minor version of it
+// ("ktest.run/v1.1"), which only adds fields.
+func schemaAccepted(found, want string) bool {
+	minor, ok := strings.CutPrefix(found, want)
+	if !ok {
+		return false
+	}
+	if minor == "" {
+		return true
+	}
+	digits, ok := strings.CutPrefix(minor, ".")
+	if !ok || digits == "" || len(digits) > 9 {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // parseSidecar checks the schema field first, so that a future schema is
 // reported as such instead of as a decoding error, then decodes into v.
+// want is the schema family (see schemaAccepted).
 func parseSidecar(data []byte, want string, v any) error {
 	var head struct {
 		Schema *string `json:"schema"`
@@ -46,7 +70,7 @@ func parseSidecar(data []byte, want string, v any) error {
 	if err := json.Unmarshal(data, &head); err != nil {
 		return fmt.Errorf("malformed JSON: %w", err)
 	}
-	if head.Schema == nil || *head.Schema != want {
+	if head.Schema == nil || !schemaAccepted(*head.Schema, want) {
 		found := ""
 		if head.Schema != nil {
 			found = *head.Schema

@@ -44,12 +44,40 @@ func validateRecord(v any) error {
 // more than the skips, and a package whose passed, failed and skipped do
 // not add up to its tests.
 func (r *RunRecord) validate() error {
-	c := r.Counts
+	if err := validateCounts("counts", r.Counts); err != nil {
+		return err
+	}
+	if err := validatePackages("packages", r.Packages); err != nil {
+		return err
+	}
+	if err := validateLock("lock", r.Lock); err != nil {
+		return err
+	}
+	for i, k := range r.Kernels {
+		at := fmt.Sprintf("kernels[%d]", i)
+		if err := validateCounts(at+".counts", k.Counts); err != nil {
+			return err
+		}
+		if err := validatePackages(at+".packages", k.Packages); err != nil {
+			return err
+		}
+		if err := validateLock(at+".lock", k.Lock); err != nil {
+			return err
+		}
+		if err := checkMS(at+".elapsed_ms", k.ElapsedMS); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateCounts checks counts (at names them: counts, kernels[1].counts).
+func validateCounts(at string, c RunCounts) error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"counts.passed", c.Passed}, {"counts.failed", c.Failed}, {"counts.skipped", c.Skipped}} {
-		if err := checkCount(f.name, f.v); err != nil {
+	}{{"passed", c.Passed}, {"failed", c.Failed}, {"skipped", c.Skipped}} {
+		if err := checkCount(at+"."+f.name, f.v); err != nil {
 			return err
 		}
 	}
@@ -61,17 +89,21 @@ func (r *RunRecord) validate() error {
 	slices.Sort(cats) // the first bad one, deterministically
 	for _, cat := range cats {
 		n := c.SkippedByCategory[cat]
-		if err := checkCount(fmt.Sprintf("counts.skipped_by_category[%q]", cat), n); err != nil {
+		if err := checkCount(fmt.Sprintf("%s.skipped_by_category[%q]", at, cat), n); err != nil {
 			return err
 		}
 		sum += n
 	}
 	if sum > c.Skipped {
-		return &InvalidValueError{Field: "counts.skipped_by_category", Value: int64(sum),
-			Reason: fmt.Sprintf("the categories add up to more than counts.skipped (%d)", c.Skipped)}
+		return &InvalidValueError{Field: at + ".skipped_by_category", Value: int64(sum),
+			Reason: fmt.Sprintf("the categories add up to more than %s.skipped (%d)", at, c.Skipped)}
 	}
-	for i, p := range r.Packages {
-		at := fmt.Sprintf("packages[%d]", i)
+	return nil
+}
+
+func validatePackages(at string, pkgs []PackageRecord) error {
+	for i, p := range pkgs {
+		at := fmt.Sprintf("%s[%d]", at, i)
 		for _, f := range []struct {
 			name string
 			v    int
@@ -90,12 +122,14 @@ func (r *RunRecord) validate() error {
 			return err
 		}
 	}
-	if r.Lock != nil {
-		if err := checkMS("lock.waited_ms", r.Lock.WaitedMS); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+func validateLock(at string, l *LockRecord) error {
+	if l == nil {
+		return nil
+	}
+	return checkMS(at+".waited_ms", l.WaitedMS)
 }
 
 func checkCount(field string, n int) error {

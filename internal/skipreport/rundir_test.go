@@ -150,13 +150,17 @@ func FuzzParseSidecar(f *testing.F) {
 	f.Add([]byte(`{"schema":"ktest.run/v1","counts":{"skipped":1,"skipped_by_category":{"no-kernel":2}}}`))
 	f.Add([]byte(`{"schema":"ktest.run/v1","packages":[{"name":"p","tests":3,"passed":1,"failed":1,"skipped":0,"elapsed_ms":-5}]}`))
 	f.Add([]byte(`{"schema":"ktest.run/v1","lock":{"waited_ms":-1}}`))
+	f.Add([]byte(`{"schema":"ktest.run/v1.1","kernels":[{"id":"6.1","counts":{"passed":2},"packages":[{"name":"p","tests":2,"passed":2}]}]}`))
+	f.Add([]byte(`{"schema":"ktest.run/v1.1","kernels":[{"counts":{"passed":-1}}]}`))
+	f.Add([]byte(`{"schema":"ktest.run/v1.x"}`))
+	f.Add([]byte(`{"schema":"ktest.run/v10"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		run, runErr := ParseRun(data)
 		skip, skipErr := ParseSkip(data)
-		if runErr == nil && run.Schema != RunSchema {
+		if runErr == nil && !schemaAccepted(run.Schema, runSchemaFamily) {
 			t.Errorf("accepted run with schema %q", run.Schema)
 		}
-		if skipErr == nil && skip.Schema != SkipSchema {
+		if skipErr == nil && !schemaAccepted(skip.Schema, SkipSchema) {
 			t.Errorf("accepted skip with schema %q", skip.Schema)
 		}
 		if runErr == nil && skipErr == nil {
@@ -189,6 +193,11 @@ func FuzzParseSidecar(f *testing.F) {
 			if l := run.Lock; l != nil && (l.WaitedMS < 0 || l.WaitedMS > maxRecordMS) {
 				t.Errorf("accepted a lock wait of %d ms", l.WaitedMS)
 			}
+			for _, k := range run.Kernels {
+				if c := k.Counts; c.Passed < 0 || c.Failed < 0 || c.Skipped < 0 || c.Passed > maxTestCount || k.ElapsedMS < 0 || k.ElapsedMS > maxRecordMS {
+					t.Errorf("accepted kernel pass %+v", k)
+				}
+			}
 		}
 		if runErr == nil {
 			// A record that parsed must survive a round trip.
@@ -201,4 +210,31 @@ func FuzzParseSidecar(f *testing.F) {
 			}
 		}
 	})
+}
+
+// run.json readers accept v1 and every minor version of it (which only add
+// fields: v1.1 added kernels), and report another major version, or a
+// malformed one, as an unknown schema.
+func TestRunSchemaMinorVersions(t *testing.T) {
+	for _, schema := range []string{"ktest.run/v1", "ktest.run/v1.1", "ktest.run/v1.12"} {
+		rec, err := ParseRun([]byte(`{"schema":"` + schema + `","counts":{"passed":1},"kernels":[{"id":"6.1","verdict":"PASS","counts":{"passed":1}}]}`))
+		if err != nil || rec.Counts.Passed != 1 {
+			t.Errorf("%s: %v", schema, err)
+		}
+	}
+	for _, schema := range []string{"ktest.run/v2", "ktest.run/v10", "ktest.run/v1.", "ktest.run/v1.x", "ktest.run/v1.1.1", "ktest.run/"} {
+		_, err := ParseRun([]byte(`{"schema":"` + schema + `"}`))
+		var se *SchemaError
+		if !errors.As(err, &se) {
+			t.Errorf("%s: want an unknown schema, got %v", schema, err)
+		}
+	}
+	if RunSchema != "ktest.run/v1.1" {
+		t.Errorf("RunSchema = %s", RunSchema)
+	}
+	_, err := ParseRun([]byte(`{"schema":"ktest.run/v1.1","kernels":[{"counts":{"passed":1}},{"counts":{"skipped":1,"skipped_by_category":{"no-kernel":2}}}]}`))
+	var ie *InvalidValueError
+	if !errors.As(err, &ie) || ie.Field != "kernels[1].counts.skipped_by_category" {
+		t.Errorf("a pass's impossible counts: want invalid kernels[1].counts.skipped_by_category, got %v", err)
+	}
 }

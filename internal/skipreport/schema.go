@@ -2,9 +2,17 @@ package skipreport
 
 import "time"
 
-// RunSchema identifies run.json. A reader accepts it and SkipSchema and
-// reports any other value as an unknown schema rather than guessing.
-const RunSchema = "ktest.run/v1"
+// RunSchema identifies run.json, as written. A reader accepts its major
+// version with any minor one ("ktest.run/v1", "ktest.run/v1.1", a later
+// "ktest.run/v1.2"): a minor version only adds fields (docs/spec.md §8);
+// the same holds for SkipSchema. Any other value is reported as an unknown
+// schema rather than guessed at. v1.1 added kernels, the passes of a run
+// over several kernels (--kernel repeated).
+const RunSchema = "ktest.run/v1.1"
+
+// runSchemaFamily is what readers of run.json accept, with any minor
+// version.
+const runSchemaFamily = "ktest.run/v1"
 
 // RunRecord is run.json: one per ktest run (docs/spec.md §8).
 type RunRecord struct {
@@ -37,7 +45,47 @@ type RunRecord struct {
 	// balances shards with them.
 	Packages []PackageRecord `json:"packages"`
 	Policy   *PolicyRecord   `json:"policy"`
+	// Kernels are the run's passes, one per kernel in the order of
+	// --kernel (v1.1; absent from v1 files). A run on one kernel has one
+	// pass, repeating the top-level kernel, lock and counts. In a run over
+	// several kernels the top-level kernel, unavailable and lock are nil
+	// (no single kernel was the run's), counts, verdict and exit_code are
+	// the whole run's, and packages sum each package over the passes.
+	Kernels []KernelPass `json:"kernels,omitempty"`
 }
+
+// KernelPass is one kernel's pass in run.json (v1.1): go test run once
+// with that kernel exported, under its cache lock.
+type KernelPass struct {
+	// ID is the --kernel ID as given; "" when the kernel was found
+	// without one (docs/spec.md §5).
+	ID string `json:"id"`
+	// Label names the kernel in the console, JUnit and --jsonfile: its
+	// release, unique within the run.
+	Label string `json:"label"`
+	// Kernel is the kernel of the pass; unlike the top-level kernel it is
+	// set also when the tests did not get it (see Unavailable). nil only
+	// when nothing was resolved.
+	Kernel *KernelRecord `json:"kernel"`
+	// Unavailable says why the pass's tests got no kernel (contention on
+	// its lock, its entry gone, KVM); nil when they got it.
+	Unavailable *Unavailability `json:"unavailable"`
+	Lock        *LockRecord     `json:"lock"`
+	// Verdict is PASS, FAIL, SKIP or INTERRUPTED, or NOT_RUN for a pass
+	// that never started (a signal or a ktest error stopped the run).
+	Verdict string `json:"verdict"`
+	// GoExitCode is go test's exit status in this pass (128+N for a
+	// signal death); 0 when it passed or did not run.
+	GoExitCode int       `json:"go_exit_code"`
+	Start      time.Time `json:"start"`
+	ElapsedMS  int64     `json:"elapsed_ms"`
+	Counts     RunCounts `json:"counts"`
+	// Packages are the pass's per-package results.
+	Packages []PackageRecord `json:"packages"`
+}
+
+// VerdictNotRun is a KernelPass that never started.
+const VerdictNotRun = "NOT_RUN"
 
 // RunCounts are test results, subtests included. Skipped tests are never
 // counted as passed.

@@ -149,6 +149,8 @@ type GroupStats struct {
 	// Runs counts complete runs in the group.
 	Runs    int `json:"runs"`
 	Tests   int `json:"tests"`
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
 	Skipped int `json:"skipped"`
 	// SkipRate is Skipped / Tests.
 	SkipRate *float64 `json:"skip_rate"`

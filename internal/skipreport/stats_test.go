@@ -452,7 +452,7 @@ func FuzzDecodeSidecar(f *testing.F) {
 		// accepts, with the same problem kind and the same fields.
 		wantRun, wantErr := ParseRun(data)
 		var gotRun RunRecord
-		gotErr := decodeSidecar(data, RunSchema, &gotRun, &gotRun.Schema)
+		gotErr := decodeSidecar(data, runSchemaFamily, &gotRun, &gotRun.Schema)
 		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && problemOf("x", gotErr).Kind != problemOf("x", wantErr).Kind) {
 			t.Fatalf("run: decodeSidecar error %v, ParseRun error %v", gotErr, wantErr)
 		}
@@ -557,5 +557,66 @@ func TestStatsPackageSkipsFromRunJSON(t *testing.T) {
 	want := map[string][2]int{"example.com/a": {3, 2}, "example.com/b": {1, 1}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("by_package (tests, skipped) = %v, want %v", got, want)
+	}
+}
+
+// TestStatsByKernelPasses: a run over several kernels counts under each
+// kernel its own pass (a pass whose tests did not get the kernel too, a
+// pass that never ran not at all), next to a run on one kernel.
+func TestStatsByKernelPasses(t *testing.T) {
+	base := t.TempDir()
+	k61 := &KernelRecord{Path: "/c/k61/bzImage", CacheKey: "k61", Version: "6.1.0-50-cloud-amd64"}
+	k612 := &KernelRecord{Path: "/c/k612/bzImage", CacheKey: "k612", Version: "6.12.48-cloud-amd64"}
+	k72 := &KernelRecord{Path: "/c/k72/bzImage", CacheKey: "k72", Version: "7.2.0-cloud-amd64"}
+	write := func(at time.Time, rec RunRecord) {
+		d, err := CreateRunDir(base, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Start = at
+		if err := d.WriteRun(rec); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+	}
+	write(statsNow.Add(-2*time.Hour), RunRecord{Verdict: "FAIL", ExitCode: 1,
+		Counts: RunCounts{Passed: 7, Failed: 1, Skipped: 4, SkippedByCategory: map[string]int{"contention": 4}},
+		Kernels: []KernelPass{
+			{ID: "6.1", Label: k61.Version, Kernel: k61, Verdict: "FAIL", GoExitCode: 1, Counts: RunCounts{Passed: 3, Failed: 1}},
+			{ID: "6.12", Label: k612.Version, Kernel: k612, Verdict: "PASS", Counts: RunCounts{Passed: 4}},
+			{ID: "7.2", Label: k72.Version, Kernel: k72, Verdict: "SKIP", Counts: RunCounts{Skipped: 4, SkippedByCategory: map[string]int{"contention": 4}},
+				Unavailable: &Unavailability{Category: Contention, Reason: "lock timed out"}},
+		}})
+	write(statsNow.Add(-time.Hour), RunRecord{Verdict: "INTERRUPTED", ExitCode: 130,
+		Counts: RunCounts{Passed: 2},
+		Kernels: []KernelPass{
+			{ID: "6.1", Label: k61.Version, Kernel: k61, Verdict: "INTERRUPTED", Counts: RunCounts{Passed: 2}},
+			{ID: "6.12", Label: k612.Version, Kernel: k612, Verdict: VerdictNotRun},
+		}})
+	// A v1 run.json: no passes, the top-level kernel.
+	write(statsNow.Add(-30*time.Minute), RunRecord{Verdict: "PASS", Kernel: k61, Counts: RunCounts{Passed: 5}})
+
+	s := loadStats(t, []string{base}, time.Time{})
+	got := map[string][5]int{}
+	for _, g := range s.ByKernel {
+		got[g.Key] = [5]int{g.Runs, g.Tests, g.Passed, g.Failed, g.Skipped}
+	}
+	want := map[string][5]int{
+		"6.1.0-50-cloud-amd64": {3, 11, 10, 1, 0},
+		"6.12.48-cloud-amd64":  {1, 4, 4, 0, 0},
+		"7.2.0-cloud-amd64":    {1, 4, 0, 0, 4},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("by_kernel (runs, tests, passed, failed, skipped) = %v, want %v", got, want)
+	}
+	if s.Tests.Total != 19 || s.Runs.Complete != 3 {
+		t.Errorf("totals come from the runs' counts: %+v %+v", s.Tests, s.Runs)
+	}
+	var text bytes.Buffer
+	if err := WriteStatsText(&text, s); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "By kernel\n  KERNEL                RUNS  TESTS  PASSED  FAILED  SKIPPED  RATE\n") {
+		t.Errorf("text report lacks the by-kernel table:\n%s", text.String())
 	}
 }

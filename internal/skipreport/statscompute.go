@@ -254,14 +254,12 @@ func (a *statsAcc) addRun(s *Stats, rc *RunContents, start time.Time, known bool
 		a.catRuns[cat]++
 	}
 	for _, g := range []*GroupStats{
-		group(a.kernels, kernelKey(run.Kernel)),
 		group(a.hosts, orUnknown(run.Host.Hostname)),
 		group(a.sources, orUnknown(run.RunSource)),
 	} {
-		g.Runs++
-		g.Tests += total
-		g.Skipped += c.Skipped
+		g.addCounts(c)
 	}
+	a.addKernels(run)
 	listed := map[string]bool{}
 	for _, p := range run.Packages {
 		if listed[p.Name] {
@@ -277,6 +275,8 @@ func (a *statsAcc) addRun(s *Stats, rc *RunContents, start time.Time, known bool
 		skipped := max(p.Skipped, pkgSkipsInRun[p.Name])
 		g.Tests += max(p.Tests, skipped)
 		g.Skipped += skipped
+		g.Passed += p.Passed
+		g.Failed += p.Failed
 	}
 	for pkg, n := range pkgSkipsInRun {
 		if !listed[pkg] {
@@ -319,6 +319,39 @@ func (a *statsAcc) addRun(s *Stats, rc *RunContents, start time.Time, known bool
 	sum.Passed, sum.Failed, sum.Skipped = c.Passed, c.Failed, c.Skipped
 	sum.Shard = run.Shard
 	s.RunList = append(s.RunList, sum)
+}
+
+// addCounts adds one complete run's (or pass's) counts to the group.
+func (g *GroupStats) addCounts(c RunCounts) {
+	g.Runs++
+	g.Tests += c.Passed + c.Failed + c.Skipped
+	g.Passed += c.Passed
+	g.Failed += c.Failed
+	g.Skipped += c.Skipped
+}
+
+// addKernels adds a complete run to by_kernel: each pass that ran under
+// its own kernel (run.json v1.1 kernels), also a pass whose tests did not
+// get the kernel (a contention SKIP on 6.12 is 6.12's); a v1 run without
+// passes under its top-level kernel. A kernel counts one run per run.
+func (a *statsAcc) addKernels(run *RunRecord) {
+	if len(run.Kernels) == 0 {
+		group(a.kernels, kernelKey(run.Kernel)).addCounts(run.Counts)
+		return
+	}
+	seen := map[string]bool{}
+	for _, k := range run.Kernels {
+		if k.Verdict == VerdictNotRun {
+			continue
+		}
+		key := kernelKey(k.Kernel)
+		g := group(a.kernels, key)
+		g.addCounts(k.Counts)
+		if seen[key] {
+			g.Runs-- // two passes under one name (same release): one run
+		}
+		seen[key] = true
+	}
 }
 
 // newerSkip reports whether sk is newer than the test's last skip so far;

@@ -123,7 +123,7 @@ func (r *sidecarReader) readRunDir(dir string) RunContents {
 				// an atomic write in progress
 			case name == "run.json" && !e.IsDir():
 				var rec RunRecord
-				if p, ok := r.decodeAt(dirfd, dir, e, RunSchema, &rec, &rec.Schema); !ok {
+				if p, ok := r.decodeAt(dirfd, dir, e, runSchemaFamily, &rec, &rec.Schema); !ok {
 					rc.Problems = append(rc.Problems, p)
 					continue
 				}
@@ -283,7 +283,7 @@ func (r *sidecarReader) decodeAt(dirfd int, dir string, e os.DirEntry, want stri
 // accepts and rejects exactly what parseSidecar does (FuzzDecodeSidecar
 // checks that).
 func decodeSidecar(data []byte, want string, v any, schema *string) error {
-	if json.Unmarshal(data, v) == nil && *schema == want {
+	if json.Unmarshal(data, v) == nil && schemaAccepted(*schema, want) {
 		return validateRecord(v)
 	}
 	return parseSidecar(data, want, v)
