@@ -44,7 +44,9 @@ type Stats struct {
 	// tests and skips are counted per package).
 	ByPackage []GroupStats `json:"by_package"`
 	// ByKernel groups complete runs by kernel: its version, else its cache
-	// key, else its path; "(none)" when the run had no kernel.
+	// key, else its path; "(none)" when the run had no kernel. A run over
+	// several kernels (run.json kernels[]) counts each pass under its own
+	// kernel.
 	ByKernel []GroupStats `json:"by_kernel"`
 	// ByHost groups complete runs by the host snapshot's hostname.
 	ByHost []GroupStats `json:"by_host"`
@@ -135,8 +137,10 @@ type CategoryStats struct {
 
 // GroupStats is the skip rate of one group of runs or tests.
 //
-// For by_kernel, by_host and by_run_source the group is a set of complete
-// runs and Tests and Skipped are their run.json counts.
+// For by_host and by_run_source the group is a set of complete runs and
+// Tests and Skipped are their run.json counts; for by_kernel, the passes
+// on the kernel (run.json kernels[], or a v1 run's counts under its
+// kernel).
 //
 // For by_package, a complete run's tests in the package are the larger of
 // run.json packages[].tests and the number of skip sidecars naming the
