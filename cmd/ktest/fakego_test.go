@@ -39,10 +39,61 @@ import (
 //	FAKEGO_TRYLOCK    lockfile to probe: FAKEGO_ENV's file gets a line
 //	                  TRYLOCK=held when another process holds a flock on it
 //	FAKEGO_EXIT       exit status (default 0)
+//	FAKEGO_CALLS      file to append one line per run to, for runs over
+//	                  several kernels: kernel=<KTSTR_TEST_KERNEL or none>
+//	                  unavailable=<KTEST_UNAVAILABLE's category or none>
+//	                  locks=<held|free|missing for each FAKEGO_TRYLOCKS>
+//	FAKEGO_TRYLOCKS   comma-separated lockfiles probed for FAKEGO_CALLS
+//	FAKEGO_BYKERNEL   directory of per-kernel behaviour, by the name of the
+//	                  directory holding KTSTR_TEST_KERNEL (the cache key),
+//	                  or "none" without one: KEY.json is the stream (instead
+//	                  of FAKEGO_STREAM), KEY.exit the exit status, and
+//	                  KEY.wait a FAKEGO_WAIT value, each when present
 func fakeGoMain() {
 	if len(os.Args) > 1 && os.Args[1] == "sleep-grandchild" {
 		time.Sleep(5 * time.Minute)
 		return
+	}
+	if dir := os.Getenv("FAKEGO_BYKERNEL"); dir != "" {
+		key := "none"
+		if k := os.Getenv("KTSTR_TEST_KERNEL"); k != "" {
+			key = filepath.Base(filepath.Dir(k))
+		}
+		for suffix, env := range map[string]string{".json": "FAKEGO_STREAM", ".exit": "FAKEGO_EXIT", ".wait": "FAKEGO_WAIT"} {
+			path := filepath.Join(dir, key+suffix)
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+			value := path
+			if suffix != ".json" {
+				data, err := os.ReadFile(path)
+				must(err)
+				value = strings.TrimSpace(string(data))
+			}
+			must(os.Setenv(env, value))
+		}
+	}
+	if p := os.Getenv("FAKEGO_CALLS"); p != "" {
+		kernel, unavailable := os.Getenv("KTSTR_TEST_KERNEL"), os.Getenv("KTEST_UNAVAILABLE")
+		if kernel == "" {
+			kernel = "none"
+		}
+		if unavailable == "" {
+			unavailable = "none"
+		} else {
+			unavailable, _, _ = strings.Cut(unavailable, ":")
+		}
+		var locks []string
+		if lfs := os.Getenv("FAKEGO_TRYLOCKS"); lfs != "" {
+			for _, lf := range strings.Split(lfs, ",") {
+				locks = append(locks, probeLock(lf))
+			}
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		must(err)
+		_, err = fmt.Fprintf(f, "kernel=%s unavailable=%s locks=%s\n", kernel, unavailable, strings.Join(locks, ","))
+		must(err)
+		must(f.Close())
 	}
 	if p := os.Getenv("FAKEGO_ARGS"); p != "" {
 		var b []byte

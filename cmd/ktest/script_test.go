@@ -153,6 +153,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"childpid":    cmdChildPid,
 			"nofilesweep": cmdNofileSweep,
 			"noinitfiles": cmdNoInitFiles,
+			"kernelentry": cmdKernelEntry,
+			"junitsuites": cmdJUnitSuites,
+			"jsonkernels": cmdJSONKernels,
 		},
 	}
 }

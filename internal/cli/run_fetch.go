@@ -19,12 +19,12 @@ import (
 // EnvFetch turns --fetch on for runs (docs/spec.md §13): "1" or "true".
 const EnvFetch = "KTEST_FETCH"
 
-// fetchForRun is the run form's --fetch (or KTEST_FETCH=1): when --kernel
-// is a version that no valid cache entry matches, it is fetched first, as
-// `ktest kernel fetch VERSION` would (under the entry's LOCK_EX, so that
-// concurrent runs download it once). Resolution then finds it as usual.
-// Other kernel IDs, and a version already cached, fetch nothing; --dry-run
-// only says what it would fetch.
+// fetchForRun is the run form's --fetch (or KTEST_FETCH=1): each --kernel
+// that is a version no valid cache entry matches is fetched first, in the
+// order given, as `ktest kernel fetch VERSION` would (under the entry's
+// LOCK_EX, so that concurrent runs download it once). Resolution then
+// finds it as usual. Other kernel IDs, and a version already cached, fetch
+// nothing; --dry-run only says what it would fetch.
 func fetchForRun(ctx context.Context, flag bool, opts runner.Options, stderr io.Writer) error {
 	on := flag
 	switch v := os.Getenv(EnvFetch); v {
@@ -34,27 +34,40 @@ func fetchForRun(ctx context.Context, flag bool, opts runner.Options, stderr io.
 	default:
 		return fmt.Errorf("%s=%q: want 1 (fetch a missing --kernel version first) or 0", EnvFetch, v)
 	}
-	if !on || !preflight.IsVersionID(opts.Kernel) {
+	if !on {
+		return nil
+	}
+	for _, id := range opts.Kernels {
+		if err := fetchKernelForRun(ctx, id, opts.DryRun, stderr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetchKernelForRun fetches the --kernel version id unless it is cached.
+func fetchKernelForRun(ctx context.Context, id string, dryRun bool, stderr io.Writer) error {
+	if !preflight.IsVersionID(id) {
 		return nil
 	}
 	if c, err := openKernelCache(false); err == nil {
 		if entries, err := c.List(); err == nil {
-			if best, _ := preflight.NewestWithVersion(entries, opts.Kernel); best != nil {
+			if best, _ := preflight.NewestWithVersion(entries, id); best != nil {
 				return nil
 			}
 		}
 	}
-	if opts.DryRun {
-		fmt.Fprintf(stderr, "ktest: --fetch: no cached kernel matches %s; a run would fetch it first (ktest kernel fetch %s)\n", opts.Kernel, opts.Kernel)
+	if dryRun {
+		fmt.Fprintf(stderr, "ktest: --fetch: no cached kernel matches %s; a run would fetch it first (ktest kernel fetch %s)\n", id, id)
 		return nil
 	}
-	spec, err := kernelfetch.ParseSpec(opts.Kernel)
+	spec, err := kernelfetch.ParseSpec(id)
 	if err != nil {
 		return fmt.Errorf("--fetch: %w", err)
 	}
 	src, cfg, err := newDebianSource(stderr)
 	if err != nil {
-		return hint.Wrap(fmt.Errorf("--fetch --kernel %s: %w", opts.Kernel, err), "or put the kernel in the cache yourself and drop --fetch")
+		return hint.Wrap(fmt.Errorf("--fetch --kernel %s: %w", id, err), "or put the kernel in the cache yourself and drop --fetch")
 	}
 	c, err := openKernelCache(true)
 	if err != nil {
@@ -64,10 +77,10 @@ func fetchForRun(ctx context.Context, flag bool, opts runner.Options, stderr io.
 	return fetchInterruptible(ctx, stderr, func(ctx context.Context) error {
 		res, err := f.Fetch(ctx, spec)
 		if err != nil {
-			return fmt.Errorf("--fetch --kernel %s: %w", opts.Kernel, err)
+			return fmt.Errorf("--fetch --kernel %s: %w", id, err)
 		}
 		if res.Downloaded {
-			fmt.Fprintf(stderr, "ktest: --fetch: fetched %s for --kernel %s\n", res.Key, opts.Kernel)
+			fmt.Fprintf(stderr, "ktest: --fetch: fetched %s for --kernel %s\n", res.Key, id)
 		}
 		return nil
 	})

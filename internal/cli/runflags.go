@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +31,7 @@ type runFlags struct {
 func newRunFlags() *runFlags {
 	f := &runFlags{set: flag.NewFlagSet("ktest", flag.ContinueOnError), expect: map[string]string{}}
 	f.set.SetOutput(io.Discard)
-	f.set.StringVar(&f.opts.Kernel, "kernel", "", "use kernel `ID`: an image path, a version (6.1, 6.12-rc3) or a cache key")
+	f.set.Var(&kernelList{p: &f.opts.Kernels}, "kernel", "use kernel `ID`: an image path, a version (6.1, 6.12-rc3) or a cache key; repeat it to run the packages once per kernel, in order")
 	f.expect["kernel"] = "a path, a version or a cache key"
 	f.set.DurationVar(&f.opts.LockTimeout, "lock-timeout", cache.DefaultReadLockTimeout, "wait at most `DUR` for the kernel's cache lock, then SKIP as contention")
 	f.expect["lock-timeout"] = "a duration such as 10s, 1m or 0"
@@ -206,7 +207,7 @@ func (f *runFlags) given(name string) bool {
 
 // check validates combinations once every flag is parsed.
 func (f *runFlags) check() error {
-	if f.given("kernel") && f.opts.Kernel == "" {
+	if slices.Contains(f.opts.Kernels, "") {
 		return errEmptyKernel
 	}
 	if f.opts.LockTimeout < 0 {
@@ -218,6 +219,22 @@ func (f *runFlags) check() error {
 	if f.opts.ShardBy != "" && f.opts.Shard.N == 0 {
 		return errors.New("--shard-by needs --shard K/N")
 	}
+	return nil
+}
+
+// kernelList is the repeatable --kernel: each occurrence adds a kernel,
+// and the run makes one pass per kernel in this order (docs/spec.md §14).
+type kernelList struct{ p *[]string }
+
+func (v *kernelList) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.Join(*v.p, ",")
+}
+
+func (v *kernelList) Set(s string) error {
+	*v.p = append(*v.p, s)
 	return nil
 }
 

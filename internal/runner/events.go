@@ -3,7 +3,6 @@ package runner
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"strings"
 
@@ -30,6 +29,10 @@ type eventSink struct {
 	writeErr   error // the first failed write to stdout
 
 	eventLog *bufio.Writer // the --jsonfile, written by the stdoutPump; may be nil
+
+	// kernel is the pass's kernel label in a run over several kernels,
+	// with which the stdoutPump marks the raw events; "" otherwise.
+	kernel string
 
 	// synthetic holds testjson's fail events for tests that started and
 	// never finished: the test binary died, or go test was stopped.
@@ -124,16 +127,4 @@ func (s *eventSink) unfinished() []string {
 		names = append(names, ev.Package+"."+ev.Test)
 	}
 	return names
-}
-
-// flush writes the buffered events to the event log.
-func (s *eventSink) flush() error {
-	if s.eventLog == nil {
-		return nil
-	}
-	if err := s.eventLog.Flush(); err != nil {
-		// The --jsonfile's own errors start with its path.
-		return fmt.Errorf("write event log: %w", err)
-	}
-	return nil
 }

@@ -27,15 +27,25 @@ import (
 // or exited) fails, and its failure text holds the crash: the panic and
 // goroutine dump, which test2json may have attributed to another test or
 // to the package.
+//
+// In a run over several kernels each pass starts with startPass: its
+// packages are suites of their own, named "example.com/pkg [6.1.0-50-cloud-amd64]"
+// and carrying the kernel as properties, so that CI systems list (and
+// count) each package once per kernel.
 type junitBuilder struct {
 	pkgs   []*junitPackage
-	byName map[string]*junitPackage
-	builds map[string]*strings.Builder // build output by ImportPath
+	byName map[string]*junitPackage      // of the current pass
+	builds map[buildKey]*strings.Builder // build output by pass and ImportPath
 	nextID int
+
+	kernel, kernelPath string // the current pass's label and image; "" in a run on one kernel
 }
 
 type junitPackage struct {
 	name        string
+	suite       string // the suite's name: name, with the kernel in a run over several kernels
+	kernel      string // the pass's kernel label
+	properties  []gtr.Property
 	start       time.Time
 	elapsed     time.Duration
 	tests       []*junitTest
@@ -56,15 +66,26 @@ type junitTest struct {
 }
 
 func newJUnitBuilder() *junitBuilder {
-	return &junitBuilder{byName: map[string]*junitPackage{}, builds: map[string]*strings.Builder{}}
+	return &junitBuilder{byName: map[string]*junitPackage{}, builds: map[buildKey]*strings.Builder{}}
+}
+
+// buildKey names a package's build output in one kernel's pass.
+type buildKey struct{ kernel, importPath string }
+
+// startPass starts a kernel's pass: the packages that follow are new
+// suites, named and marked with the kernel label (none for "").
+func (b *junitBuilder) startPass(label, kernelPath string) {
+	b.byName = map[string]*junitPackage{}
+	b.kernel, b.kernelPath = label, kernelPath
 }
 
 func (b *junitBuilder) event(ev testjson.TestEvent) {
 	if ev.Action == testjson.ActionBuild {
-		w := b.builds[ev.ImportPath]
+		key := buildKey{b.kernel, ev.ImportPath}
+		w := b.builds[key]
 		if w == nil {
 			w = &strings.Builder{}
-			b.builds[ev.ImportPath] = w
+			b.builds[key] = w
 		}
 		w.WriteString(ev.Output)
 		return
@@ -74,7 +95,14 @@ func (b *junitBuilder) event(ev testjson.TestEvent) {
 	}
 	p := b.byName[ev.Package]
 	if p == nil {
-		p = &junitPackage{name: ev.Package, start: ev.Time, running: map[string]*junitTest{}}
+		p = &junitPackage{name: ev.Package, suite: ev.Package, kernel: b.kernel, start: ev.Time, running: map[string]*junitTest{}}
+		if b.kernel != "" {
+			p.suite = ev.Package + " [" + b.kernel + "]"
+			p.properties = []gtr.Property{{Name: "kernel", Value: b.kernel}}
+			if b.kernelPath != "" {
+				p.properties = append(p.properties, gtr.Property{Name: "kernel.path", Value: b.kernelPath})
+			}
+		}
 		b.byName[ev.Package] = p
 		b.pkgs = append(b.pkgs, p)
 	}
@@ -162,7 +190,7 @@ func isFramingOf(name, text string) bool {
 func (b *junitBuilder) report(stopped bool) gtr.Report {
 	var r gtr.Report
 	for _, p := range b.pkgs {
-		pkg := gtr.Package{Name: p.name, Timestamp: p.start, Duration: p.elapsed, Output: lines(p.output.String())}
+		pkg := gtr.Package{Name: p.suite, Timestamp: p.start, Duration: p.elapsed, Output: lines(p.output.String()), Properties: p.properties}
 		failed := false
 		for _, t := range p.tests {
 			out := t.out.String()
@@ -185,12 +213,12 @@ func (b *junitBuilder) report(stopped bool) gtr.Report {
 			if strings.Contains(p.output.String(), "[setup failed]") {
 				cause = "[setup failed]"
 			}
-			pkg.BuildError = gtr.Error{Name: p.name, Cause: cause, Output: lines(b.buildOutput(p.failedBuild))}
+			pkg.BuildError = gtr.Error{Name: p.suite, Cause: cause, Output: lines(b.buildOutput(p.kernel, p.failedBuild))}
 			pkg.Output = nil
 		case (p.result == testjson.ActionFail || !p.ended) && !failed:
 			// TestMain, an init function or the binary's exit failed
 			// the package outside any test.
-			pkg.RunError = gtr.Error{Name: p.name, Output: pkg.Output}
+			pkg.RunError = gtr.Error{Name: p.suite, Output: pkg.Output}
 			pkg.Output = nil
 		}
 		r.Packages = append(r.Packages, pkg)
@@ -198,8 +226,8 @@ func (b *junitBuilder) report(stopped bool) gtr.Report {
 	return r
 }
 
-func (b *junitBuilder) buildOutput(importPath string) string {
-	if w := b.builds[importPath]; w != nil {
+func (b *junitBuilder) buildOutput(kernel, importPath string) string {
+	if w := b.builds[buildKey{kernel, importPath}]; w != nil {
 		return w.String()
 	}
 	return ""

@@ -40,8 +40,11 @@ type Options struct {
 	// Dir is the working directory for go test ("" = current directory).
 	Dir string
 
-	// Kernel is --kernel: a path, a version or a cache key ("" = resolve).
-	Kernel string
+	// Kernels are the --kernel IDs, in the order given: paths, versions
+	// or cache keys. None: the kernel is resolved (docs/spec.md §5); one:
+	// exactly that kernel; several: the packages run once per kernel, in
+	// this order (§14).
+	Kernels []string
 	// LockTimeout bounds the wait for LOCK_SH on the kernel's cache entry;
 	// a timeout becomes a contention SKIP. 0 (or less) makes one attempt
 	// without waiting, as --lock-timeout 0 asks; the CLI's default is
@@ -80,21 +83,31 @@ func (o Options) getenv(key string) string { return envValue(o.Env, key) }
 func (o Options) lockTimeout() time.Duration { return max(o.LockTimeout, 0) }
 
 // preflightOptions fills the preflight seams from the run's options and
-// environment.
+// environment, for the first (or only) kernel.
 func (o Options) preflightOptions() preflight.Options {
 	kvm := o.KVM
 	if kvm.Device == "" {
 		kvm.Device = o.getenv(preflight.KVMDeviceEnv)
 	}
+	id := ""
+	if len(o.Kernels) > 0 {
+		id = o.Kernels[0]
+	}
+	return preflight.Options{OnNoKVM: o.OnNoKVM, KVM: kvm, Resolve: o.resolveOptions(id)}
+}
+
+// resolveOptions are the kernel resolution options for the kernel ID id
+// ("" = resolve without one).
+func (o Options) resolveOptions(id string) preflight.ResolveOptions {
 	res := o.Resolve
-	res.ID = o.Kernel
+	res.ID = id
 	if res.Getenv == nil {
 		res.Getenv = o.getenv
 	}
 	if res.Dir == "" {
 		res.Dir = o.Dir
 	}
-	return preflight.Options{OnNoKVM: o.OnNoKVM, KVM: kvm, Resolve: res}
+	return res
 }
 
 // sidecarBase is --sidecar-dir, else KTEST_SIDECAR_DIR, else .ktest/runs

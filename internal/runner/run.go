@@ -42,15 +42,18 @@ type Result struct {
 	// Policy is the skip policy in force and whether it fired.
 	Policy *skipreport.PolicyRecord
 
-	exec *testjson.Execution
+	exec   *testjson.Execution
+	passes []*kernelPass // the run's passes, one per kernel
 }
 
 // Run runs the pipeline of docs/spec.md §3: KVM preflight, kernel resolution, the
 // shared lock on the kernel's cache entry, the sidecar directory, then go
 // test as a child with the kernel exported, and finally the summary, JUnit
-// and run.json. The error is nil when go test passed, an *ExitError carrying
-// go's exit code when it failed, an *InterruptedError after SIGINT or
-// SIGTERM, and any other error when ktest could not do its own job.
+// and run.json. With several kernels (Options.Kernels), go test runs once
+// per kernel in the order given, each pass under its own kernel's lock
+// (docs/spec.md §14). The error is nil when go test passed, an *ExitError
+// carrying go's exit code when it failed, an *InterruptedError after SIGINT
+// or SIGTERM, and any other error when ktest could not do its own job.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	started := time.Now()
 	goPath, err := lookupGo(opts.Env)
@@ -65,18 +68,23 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	cmd := buildGoCommand(goPath, goArgs)
+	emptyShard := shardPkgs != nil && len(shardPkgs) == 0
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	signals := newSignalRouter(cancel, opts.Stderr, opts.gracePeriod())
 	defer signals.stop()
 
-	var child *pendingChild
+	var children []*pendingChild
+	defer func() {
+		for _, c := range children {
+			c.abandon()
+		}
+	}()
 	if !opts.DryRun {
 		// go test's supervisor starts first: its start-up overlaps the
 		// preflight, the lock and the sidecar work.
-		child = prepareChildAsync(ctx, opts.gracePeriod(), opts.Stderr)
-		defer child.abandon()
+		children = append(children, prepareChildAsync(ctx, opts.gracePeriod(), opts.Stderr))
 	}
 
 	var outs *outputs
@@ -94,76 +102,145 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 
-	pre, err := preflight.Check(ctx, opts.preflightOptions())
+	reports, err := preflight.CheckKernels(ctx, opts.preflightOptions(), opts.Kernels)
 	if ctx.Err() != nil {
 		return interrupted(opts, started, signals)
 	}
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range pre.Resolution.Warnings {
-		fmt.Fprintf(opts.Stderr, "ktest: warning: %s\n", termtext.Line(w))
+	passes := newPasses(opts.Kernels, reports)
+	multi := len(passes) > 1
+	warned := map[string]bool{}
+	for _, p := range passes {
+		for _, w := range p.pre.Resolution.Warnings {
+			if !warned[w] {
+				warned[w] = true
+				fmt.Fprintf(opts.Stderr, "ktest: warning: %s\n", termtext.Line(w))
+			}
+		}
 	}
 	if opts.DryRun {
 		// Before the lock: a dry run locks, creates and runs nothing, so it
 		// never waits for another process's lock either.
-		printDryRun(opts, pre, cmd, shardPkgs, shardBy)
+		printDryRunPasses(opts, passes, cmd, shardPkgs, shardBy)
 		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
 	}
-	lease, err := lockKernel(ctx, pre, opts.lockTimeout(), opts.Stderr, func() (preflight.Resolution, error) {
-		return preflight.ResolveKernel(opts.preflightOptions().Resolve)
-	})
-	if ctx.Err() != nil {
-		return interrupted(opts, started, signals)
-	}
+
+	shared, err := newSharedOutputs(opts, outs)
 	if err != nil {
 		return nil, err
 	}
-	// The lease is released after runGoTest has returned, which is after
-	// go test's whole process group is gone.
-	defer lease.release()
-
-	// Sidecars are records, not the job: when their directory cannot be
-	// made (a read-only checkout), the tests still run, without them.
-	runDir, err := skipreport.CreateRunDir(opts.sidecarBase(), started)
-	if err != nil {
-		fmt.Fprintf(opts.Stderr, "ktest: warning: %v; running without sidecars\n", err)
-		if h := fdlimit.Hint(err); h != "" {
-			fmt.Fprintf(opts.Stderr, "  hint: %s\n", h)
-		}
-		runDir = nil
-	}
+	var (
+		runDir  *skipreport.RunDir
+		facts   *runFacts
+		passErr error // a ktest error that stopped the passes
+	)
 	// The run directory stays locked until the run is over, so that
 	// pruning by later runs leaves it alone.
-	defer runDir.Close()
-	facts := gatherRunFacts(opts, pre.Kernel())
-	if u := pre.Unavailable; u != nil {
-		reportUnavailable(opts, pre, runDir)
-	}
-	set, unset := exportedEnv(pre, runDir.PathOrEmpty(), runDir.IDOrEmpty())
-	env := mergeEnv(opts.Env, set, unset)
+	defer func() { runDir.Close() }()
+	for i, p := range passes {
+		if i > 0 {
+			if signals.received() != nil {
+				break // a signal came between two passes
+			}
+			children = append(children, prepareChildAsync(ctx, opts.gracePeriod(), opts.Stderr))
+		}
+		child := children[len(children)-1]
+		lease, err := lockKernel(ctx, p.pre, opts.lockTimeout(), opts.Stderr, p.resolveAgain(opts, multi))
+		if ctx.Err() != nil {
+			if i == 0 {
+				return interrupted(opts, started, signals)
+			}
+			break // the remaining passes do not run
+		}
+		if err != nil {
+			if i == 0 {
+				return nil, err
+			}
+			passErr = fmt.Errorf("kernel %s: %w", p.name(), err)
+			break
+		}
+		p.lease = lease
+		if multi && p.pre.Kernel() == nil {
+			// The entry went away before the pass: its records still
+			// name the kernel it was about.
+			p.pre.Resolution.Kernel = p.resolved
+		}
+		p.digest = digestKernel(p.pre.Kernel())
+		if i == 0 {
+			// Sidecars are records, not the job: when their directory
+			// cannot be made (a read-only checkout), the tests still
+			// run, without them.
+			runDir, err = skipreport.CreateRunDir(opts.sidecarBase(), started)
+			if err != nil {
+				fmt.Fprintf(opts.Stderr, "ktest: warning: %v; running without sidecars\n", err)
+				if h := fdlimit.Hint(err); h != "" {
+					fmt.Fprintf(opts.Stderr, "  hint: %s\n", h)
+				}
+				runDir = nil
+			}
+			facts = gatherRunFacts(opts)
+		}
+		if u := p.pre.Unavailable; u != nil {
+			reportUnavailable(opts, p.pre, runDir)
+		}
+		set, unset := exportedEnv(p.pre, runDir.PathOrEmpty(), runDir.IDOrEmpty())
+		env := mergeEnv(opts.Env, set, unset)
 
-	sink, closeLog, err := newSink(opts, cmd, outs)
-	if err != nil {
-		return nil, err
+		if multi {
+			printPassHeader(opts, cmd, shared, p)
+		}
+		p.sink, err = shared.newSink(opts, cmd, p.label, p.kernelPath())
+		if err != nil {
+			lease.release()
+			return nil, err
+		}
+		p.started = time.Now()
+		var res *Result
+		if emptyShard {
+			// An empty shard runs nothing: go test without packages would
+			// test the current directory instead.
+			if i == 0 {
+				fmt.Fprintf(opts.Stderr, "ktest: shard %s has no packages\n", opts.Shard)
+			}
+			res = &Result{Verdict: VerdictPass}
+		} else {
+			res, err = runGoTest(ctx, opts, child, cmd, env, p.sink, signals)
+		}
+		// go test's whole process group is gone: the kernel's lock is
+		// free for its writers, and the next pass takes its own.
+		lease.release()
+		signals.detach()
+		p.elapsed = time.Since(p.started)
+		if err != nil {
+			if i == 0 {
+				return nil, err
+			}
+			passErr = fmt.Errorf("kernel %s: %w", p.name(), err)
+			break
+		}
+		res.SkipCategories = skipCategories(res.exec)
+		p.res = res
+		if res.Signal != nil {
+			break // the remaining passes do not run
+		}
 	}
-	defer closeLog()
-
-	var res *Result
-	if shardPkgs != nil && len(shardPkgs) == 0 {
-		// An empty shard runs nothing: go test without packages would
-		// test the current directory instead.
-		fmt.Fprintf(opts.Stderr, "ktest: shard %s has no packages\n", opts.Shard)
-		res = &Result{Verdict: VerdictPass}
-	} else if res, err = runGoTest(ctx, opts, child, cmd, env, sink, signals); err != nil {
-		return nil, err
-	}
+	res := combine(passes)
 	res.Started, res.Command, res.RunDir = started, cmd.String(), runDir.PathOrEmpty()
 	res.Elapsed = time.Since(started)
-	res.SkipCategories = skipCategories(res.exec)
-	runErr := finish(opts, res, sink, outs)
+	if multi && res.Signal == nil {
+		// A signal between passes, or while the next one waited for
+		// its lock, stopped the run too.
+		res.Signal = signals.received()
+		if res.Signal != nil {
+			res.Verdict = VerdictInterrupted
+		}
+	}
+	res.passes = passes
+	runErr := finish(opts, res, passes, shared, outs, passErr)
 	if runDir != nil {
-		if err := writeRunRecord(runDir, opts, res, pre, lease, facts, runErr); err != nil {
+		if err := writeRunRecord(runDir, opts, res, passes, facts, runErr); err != nil {
 			fmt.Fprintf(opts.Stderr, "ktest: warning: %v\n", err)
 		}
 	}
@@ -178,12 +255,32 @@ func interrupted(opts Options, started time.Time, signals *signalRouter) (*Resul
 	return res, &InterruptedError{Signal: res.Signal}
 }
 
-// newSink builds the event sink for the run's format and outputs. The
-// stdoutPump copies go's events to the --jsonfile as they come; JUnit is
-// built from the events, so nothing is read back. The returned func is
-// for symmetry with the outputs' lifetime and closes nothing.
-func newSink(opts Options, cmd goCommand, outs *outputs) (*eventSink, func(), error) {
-	sink := &eventSink{stdout: opts.Stdout, stderr: &lockedWriter{w: opts.Stderr}, formatName: opts.Format, raw: cmd.RawJSON}
+// sharedOutputs are what every pass of a run writes to: ktest's stderr,
+// the JUnit report and the --jsonfile.
+type sharedOutputs struct {
+	stderr   *lockedWriter
+	junit    *junitBuilder // nil without --junitfile
+	eventLog *bufio.Writer // nil without --jsonfile
+}
+
+func newSharedOutputs(opts Options, outs *outputs) (*sharedOutputs, error) {
+	sh := &sharedOutputs{stderr: &lockedWriter{w: opts.Stderr}}
+	if outs != nil && outs.junit != nil {
+		sh.junit = newJUnitBuilder()
+	}
+	if w := outs.jsonWriter(); w != nil {
+		sh.eventLog = bufio.NewWriterSize(w, 64<<10)
+	}
+	return sh, nil
+}
+
+// newSink builds a pass's event sink for the run's format and outputs: a
+// console or formatter of its own (each pass prints as a go test run of
+// its own), the shared JUnit report, whose suites then carry the kernel's
+// label, and the shared --jsonfile, whose events the stdoutPump marks with
+// it. label and kernelPath are "" in a run on one kernel.
+func (sh *sharedOutputs) newSink(opts Options, cmd goCommand, label, kernelPath string) (*eventSink, error) {
+	sink := &eventSink{stdout: opts.Stdout, stderr: sh.stderr, formatName: opts.Format, raw: cmd.RawJSON, kernel: label}
 	switch {
 	case cmd.RawJSON:
 	case opts.Format == "":
@@ -192,17 +289,28 @@ func newSink(opts Options, cmd goCommand, outs *outputs) (*eventSink, func(), er
 	default:
 		f, err := newFormatter(opts.Stdout, opts.Format)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		sink.format = f
 	}
-	if outs != nil && outs.junit != nil {
-		sink.junit = newJUnitBuilder()
+	if sh.junit != nil {
+		sh.junit.startPass(label, kernelPath)
+		sink.junit = sh.junit
 	}
-	if w := outs.jsonWriter(); w != nil {
-		sink.eventLog = bufio.NewWriterSize(w, 64<<10)
+	sink.eventLog = sh.eventLog
+	return sink, nil
+}
+
+// printPassHeader starts a pass's output in a run over several kernels. It
+// goes to stdout, between the passes' go test output, except under -json,
+// where stdout is the event stream (whose events carry the kernel) and the
+// header goes to stderr.
+func printPassHeader(opts Options, cmd goCommand, sh *sharedOutputs, p *kernelPass) {
+	if cmd.RawJSON {
+		fmt.Fprintln(sh.stderr, p.header())
+		return
 	}
-	return sink, func() {}, nil
+	fmt.Fprintln(opts.Stdout, p.header())
 }
 
 // runGoTest runs the child and streams its output until it and its process
@@ -235,7 +343,7 @@ func runGoTest(ctx context.Context, opts Options, pending *pendingChild, cmd goC
 	// go's stdout: the pump reads it and feeds testjson's scanner through
 	// a pipe, so that the scanner never sees a line too long for it.
 	scanR, scanW := io.Pipe()
-	pump := &stdoutPump{scan: scanW}
+	pump := &stdoutPump{scan: scanW, kernel: kernelMark(sink.kernel)}
 	if cmd.RawJSON {
 		pump.raw = opts.Stdout
 	}
@@ -322,14 +430,24 @@ type drainPipe struct {
 }
 
 // finish writes the JUnit file, commits the --jsonfile, writes the summary
-// line, and turns the result into the run's error.
-func finish(opts Options, res *Result, sink *eventSink, outs *outputs) error {
+// line, and turns the result into the run's error. passErr is a ktest
+// error that stopped a run over several kernels before its last pass.
+//
+// Precedence (docs/spec.md §2): a signal; then a ktest error that kept a
+// kernel's pass from running; then go's status (in a run over several
+// kernels the first failing pass's); then an output that could not be
+// written; then a line of go's output that was not test2json; then the
+// skip policy, over the whole run.
+func finish(opts Options, res *Result, passes []*kernelPass, sh *sharedOutputs, outs *outputs, passErr error) error {
 	var errs []string
-	if err := sink.flush(); err != nil {
-		errs = append(errs, err.Error())
+	if sh.eventLog != nil {
+		if err := sh.eventLog.Flush(); err != nil {
+			// The --jsonfile's own errors start with its path.
+			errs = append(errs, fmt.Errorf("write event log: %w", err).Error())
+		}
 	}
 	if outs != nil && outs.junit != nil {
-		err := writeJUnit(outs.junit, sink.junit.report(res.Signal != nil))
+		err := writeJUnit(outs.junit, sh.junit.report(res.Signal != nil))
 		if err == nil {
 			err = outs.junit.Commit()
 		}
@@ -356,18 +474,39 @@ func finish(opts Options, res *Result, sink *eventSink, outs *outputs) error {
 	if opts.Shard.N > 0 {
 		extras = append(extras, "shard "+opts.Shard.String())
 	}
+	if passErr != nil {
+		extras = append(extras, "stopped by a ktest error")
+	}
 	policyErr := res.applyPolicy(opts)
 	if res.Policy != nil && res.Policy.Fired != "" {
 		extras = append(extras, "skip policy: "+res.Policy.Fired)
 	}
-	fmt.Fprintln(opts.Stderr, summaryLine(res.Verdict, res.Counts, res.Elapsed, extras))
+	if len(passes) > 1 {
+		fmt.Fprintln(opts.Stderr, multiSummaryLine(res.Verdict, passes, res.Elapsed, extras))
+	} else {
+		fmt.Fprintln(opts.Stderr, summaryLine(res.Verdict, res.Counts, res.Elapsed, extras))
+	}
 
+	var malformed *eventSink
+	for _, p := range passes {
+		if p.sink != nil && p.sink.malformedLine != "" {
+			malformed = p.sink
+			break
+		}
+	}
 	// go's verdict wins over trouble with its output: a failure is go's
 	// exit status (docs/spec.md §2) even when a line was not test2json or
-	// a report could not be written; the report's error is still said.
+	// a report could not be written; the report's error is still said. A
+	// kernel's pass that a ktest error kept from running wins over it: the
+	// run did not test every kernel it was asked to.
 	switch {
 	case res.Signal != nil:
 		return &InterruptedError{Signal: res.Signal}
+	case passErr != nil:
+		for _, e := range errs {
+			fmt.Fprintf(opts.Stderr, "ktest: error: %s\n", e)
+		}
+		return passErr
 	case res.GoExit != 0:
 		for _, e := range errs {
 			fmt.Fprintf(opts.Stderr, "ktest: error: %s\n", e)
@@ -375,8 +514,8 @@ func finish(opts Options, res *Result, sink *eventSink, outs *outputs) error {
 		return &ExitError{Code: res.GoExit}
 	case len(errs) > 0:
 		return errors.New(strings.Join(errs, "; "))
-	case sink.malformedLine != "":
-		return fmt.Errorf("read go test output: line %d is not a test2json event: %.200s; ktest needs `go test -json` output (check KTEST_GO or the go on PATH)", sink.malformedAt, sink.malformedLine)
+	case malformed != nil:
+		return fmt.Errorf("read go test output: line %d is not a test2json event: %.200s; ktest needs `go test -json` output (check KTEST_GO or the go on PATH)", malformed.malformedAt, malformed.malformedLine)
 	case policyErr != nil:
 		return policyErr
 	}

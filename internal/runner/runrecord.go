@@ -16,26 +16,49 @@ import (
 	"github.com/ktest-dev/ktest/internal/skipreport"
 )
 
-// runFacts are run.json fields that cost a process or a file hash to learn.
-// They are gathered while the tests run, off the critical path.
+// runFacts are run.json fields that cost a process to learn. They are
+// gathered while the tests run, off the critical path.
 type runFacts struct {
 	done          chan struct{}
-	kernelSHA256  string
 	projectCommit string
 	goVersion     string
 }
 
-func gatherRunFacts(opts Options, k *preflight.Kernel) *runFacts {
+func gatherRunFacts(opts Options) *runFacts {
 	f := &runFacts{done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
-		if k != nil {
-			f.kernelSHA256 = kernelSHA256(k)
-		}
 		f.projectCommit = commandLine(opts, "git", "rev-parse", "HEAD")
 		f.goVersion = goVersionOf(opts)
 	}()
 	return f
+}
+
+// kernelDigest is a kernel image's sha256 for run.json, taken while its
+// pass runs.
+type kernelDigest struct {
+	done chan struct{}
+	sum  string
+}
+
+func digestKernel(k *preflight.Kernel) *kernelDigest {
+	d := &kernelDigest{done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		if k != nil {
+			d.sum = kernelSHA256(k)
+		}
+	}()
+	return d
+}
+
+// value waits for the digest; "" on a nil digest.
+func (d *kernelDigest) value() string {
+	if d == nil {
+		return ""
+	}
+	<-d.done
+	return d.sum
 }
 
 // kernelSHA256 takes the hash ktest recorded when it stored the entry, and
@@ -114,43 +137,115 @@ func runSource(opts Options) string {
 	return "local"
 }
 
-// writeRunRecord writes run.json for a finished run.
-func writeRunRecord(dir *skipreport.RunDir, opts Options, res *Result, pre *preflight.Report, lease *kernelLease, facts *runFacts, runErr error) error {
+// writeRunRecord writes run.json for a finished run: the run as a whole,
+// and each kernel's pass (docs/spec.md §8). A run on one kernel keeps its
+// kernel, unavailability and lock at the top level, as ktest.run/v1 had
+// them; in a run over several kernels they are each pass's only, and the
+// top-level packages add up each package's passes.
+func writeRunRecord(dir *skipreport.RunDir, opts Options, res *Result, passes []*kernelPass, facts *runFacts, runErr error) error {
 	<-facts.done
+	first := passes[0].pre
 	rec := skipreport.RunRecord{
-		RunID:      dir.ID,
-		Start:      res.Started.UTC(),
-		End:        res.Started.Add(res.Elapsed).UTC(),
-		Argv:       opts.Argv,
-		GoTestArgs: opts.GoArgs,
-		ExitCode:   ExitCode(runErr),
-		Verdict:    string(res.Verdict),
-		Counts: skipreport.RunCounts{
-			Passed: res.Counts.Passed, Failed: res.Counts.Failed, Skipped: res.Counts.Skipped,
-			SkippedByCategory: res.SkipCategories,
-		},
-		Host:          pre.Host,
+		RunID:         dir.ID,
+		Start:         res.Started.UTC(),
+		End:           res.Started.Add(res.Elapsed).UTC(),
+		Argv:          opts.Argv,
+		GoTestArgs:    opts.GoArgs,
+		ExitCode:      ExitCode(runErr),
+		Verdict:       string(res.Verdict),
+		Counts:        runCounts(res),
+		Host:          first.Host,
 		RunSource:     runSource(opts),
 		ProjectCommit: facts.projectCommit,
 		GoVersion:     facts.goVersion,
-		Packages:      packageRecords(res),
 		Shard:         opts.Shard.String(),
 		Policy:        res.Policy,
 		KVM: &skipreport.KVMRecord{
-			Device: pre.KVM.Device, Status: pre.KVM.Status, APIVersion: pre.KVM.APIVersion,
-			Probe: probeOutcome(pre.KVM), Accel: pre.KVM.Accel, NsPerIteration: pre.KVM.NsPerIteration, Cached: pre.KVM.Cached,
+			Device: first.KVM.Device, Status: first.KVM.Status, APIVersion: first.KVM.APIVersion,
+			Probe: probeOutcome(first.KVM), Accel: first.KVM.Accel, NsPerIteration: first.KVM.NsPerIteration, Cached: first.KVM.Cached,
 		},
 	}
-	if pre.Unavailable == nil {
-		rec.Kernel = kernelRecord(pre.Kernel(), facts.kernelSHA256)
+	for _, p := range passes {
+		rec.Kernels = append(rec.Kernels, passRecord(p))
 	}
-	if u := pre.Unavailable; u != nil {
-		rec.Unavailable = &skipreport.Unavailability{Category: u.Category, Reason: u.Reason, Errno: u.Errno}
-	}
-	if lease != nil {
-		rec.Lock = lease.record
+	if len(passes) == 1 {
+		p := passes[0]
+		if p.pre.Unavailable == nil {
+			rec.Kernel = kernelRecord(p.pre.Kernel(), p.digest.value())
+		}
+		if u := p.pre.Unavailable; u != nil {
+			rec.Unavailable = &skipreport.Unavailability{Category: u.Category, Reason: u.Reason, Errno: u.Errno}
+		}
+		if p.lease != nil {
+			rec.Lock = p.lease.record
+		}
+		rec.Packages = packageRecords(p.res)
+	} else {
+		rec.Packages = mergePackages(rec.Kernels)
 	}
 	return dir.WriteRun(rec)
+}
+
+func runCounts(res *Result) skipreport.RunCounts {
+	return skipreport.RunCounts{
+		Passed: res.Counts.Passed, Failed: res.Counts.Failed, Skipped: res.Counts.Skipped,
+		SkippedByCategory: res.SkipCategories,
+	}
+}
+
+// passRecord is a pass's entry in run.json's kernels.
+func passRecord(p *kernelPass) skipreport.KernelPass {
+	k := p.pre.Kernel()
+	if k == nil {
+		k = p.resolved
+	}
+	rec := skipreport.KernelPass{ID: p.id, Label: p.label, Kernel: kernelRecord(k, p.digest.value()), Verdict: skipreport.VerdictNotRun}
+	if u := p.pre.Unavailable; u != nil && p.ran() {
+		rec.Unavailable = &skipreport.Unavailability{Category: u.Category, Reason: u.Reason, Errno: u.Errno}
+	}
+	if p.lease != nil {
+		rec.Lock = p.lease.record
+	}
+	if r := p.res; r != nil {
+		rec.Verdict, rec.GoExitCode = string(r.Verdict), r.GoExit
+		rec.Start, rec.ElapsedMS = p.started.UTC(), p.elapsed.Milliseconds()
+		rec.Counts = runCounts(r)
+		rec.Packages = packageRecords(r)
+	}
+	return rec
+}
+
+// mergePackages adds up each package over the passes, in the order
+// packages first appear: its time (what --shard-by time balances: a shard
+// runs every kernel's pass) and its counts. A package failed when it failed
+// on any kernel, passed when it passed on any other, else took the result
+// its passes share.
+func mergePackages(passes []skipreport.KernelPass) []skipreport.PackageRecord {
+	var out []skipreport.PackageRecord
+	at := map[string]int{}
+	for _, p := range passes {
+		for _, pkg := range p.Packages {
+			i, ok := at[pkg.Name]
+			if !ok {
+				at[pkg.Name] = len(out)
+				out = append(out, pkg)
+				continue
+			}
+			m := &out[i]
+			m.ElapsedMS += pkg.ElapsedMS
+			m.Tests += pkg.Tests
+			m.Passed += pkg.Passed
+			m.Failed += pkg.Failed
+			m.Skipped += pkg.Skipped
+			switch {
+			case m.Result == "fail" || pkg.Result == "fail":
+				m.Result = "fail"
+			case m.Result == "pass" || pkg.Result == "pass":
+				m.Result = "pass"
+			}
+		}
+	}
+	return out
 }
 
 func probeOutcome(r preflight.KVMReport) string {
@@ -164,7 +259,7 @@ func probeOutcome(r preflight.KVMReport) string {
 }
 
 func packageRecords(res *Result) []skipreport.PackageRecord {
-	if res.exec == nil {
+	if res == nil || res.exec == nil {
 		return nil
 	}
 	var out []skipreport.PackageRecord

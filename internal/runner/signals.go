@@ -89,6 +89,16 @@ func (r *signalRouter) attach(child *childProcess) {
 	}
 }
 
+// detach ends the routing to the child once it is gone: a signal between
+// two passes of a run over several kernels then cancels the run's context,
+// as one before go test started does, and stops the next pass's lock
+// wait.
+func (r *signalRouter) detach() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.child = nil
+}
+
 // received returns the first signal, or nil.
 func (r *signalRouter) received() os.Signal {
 	r.mu.Lock()

@@ -36,6 +36,47 @@ type stdoutPump struct {
 	log   io.Writer // the event log; nil without --jsonfile
 	scan  io.Writer // to testjson.ScanTestOutput
 	bench benchTracker
+	// kernel, in a run over several kernels, is added to every event
+	// written to raw and log (see kernelMark); nil otherwise, and the
+	// copies are verbatim.
+	kernel []byte
+}
+
+// kernelField is the field ktest adds to each test2json event of a run
+// over several kernels, on stdout under -json and in the --jsonfile:
+// {"Time":...,"Action":"pass","Package":"p","KtestKernel":"6.1.0-50-cloud-amd64"}.
+// test2json readers (gotestsum, go-junit-report, encoding/json) ignore a
+// field they do not know, and jq selects a kernel's events with
+// select(.KtestKernel == "6.1.0-50-cloud-amd64"). go's own fields are
+// capitalised words; the Ktest prefix keeps a future one from colliding.
+const kernelField = "KtestKernel"
+
+// kernelMark is the text inserted before an event's closing brace to mark
+// it with the kernel label; nil for "" (a run on one kernel).
+func kernelMark(label string) []byte {
+	if label == "" {
+		return nil
+	}
+	v, _ := json.Marshal(label)
+	return append([]byte(`,"`+kernelField+`":`), v...)
+}
+
+// markEvent returns the event line with the kernel mark before its closing
+// brace (line ends in "}" or "}\n"). Lines that are not a JSON object with
+// at least one field pass unchanged.
+func (p *stdoutPump) markEvent(line []byte) []byte {
+	body := bytes.TrimSuffix(line, []byte("\n"))
+	if p.kernel == nil || len(body) < 3 || body[0] != '{' || body[len(body)-1] != '}' {
+		return line
+	}
+	out := make([]byte, 0, len(line)+len(p.kernel)+1)
+	out = append(out, body[:len(body)-1]...)
+	out = append(out, p.kernel...)
+	out = append(out, '}')
+	if len(body) < len(line) {
+		out = append(out, '\n')
+	}
+	return out
 }
 
 // run copies until EOF or a read error. Write errors to one destination
@@ -48,7 +89,9 @@ func (p *stdoutPump) run(src io.Reader) error {
 	var long []byte // a line longer than br's buffer, so far
 	for {
 		chunk, err := br.ReadSlice('\n')
-		raw.write(chunk) // verbatim, whatever the length of the line
+		if p.kernel == nil {
+			raw.write(chunk) // verbatim, whatever the length of the line
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			long = append(long, chunk...)
 			continue
@@ -59,8 +102,13 @@ func (p *stdoutPump) run(src io.Reader) error {
 			line = long
 		}
 		if len(line) > 0 {
+			if p.kernel != nil {
+				// Marked: whole lines, so that the mark goes
+				// before the closing brace.
+				raw.write(p.markEvent(line))
+			}
 			if line[0] == '{' && p.log != nil {
-				p.log.Write(withNewline(line))
+				p.log.Write(withNewline(p.markEvent(line)))
 			}
 			p.forward(scan, line)
 		}
