@@ -48,7 +48,8 @@ import (
 //	                  directory holding KTSTR_TEST_KERNEL (the cache key),
 //	                  or "none" without one: KEY.json is the stream (instead
 //	                  of FAKEGO_STREAM), KEY.exit the exit status, and
-//	                  KEY.wait a FAKEGO_WAIT value, each when present
+//	                  KEY.wait a FAKEGO_WAIT value, each when present, and
+//	                  KEY.env lines of NAME=VALUE ($VARS expanded) to set
 func fakeGoMain() {
 	if len(os.Args) > 1 && os.Args[1] == "sleep-grandchild" {
 		time.Sleep(5 * time.Minute)
@@ -71,6 +72,13 @@ func fakeGoMain() {
 				value = strings.TrimSpace(string(data))
 			}
 			must(os.Setenv(env, value))
+		}
+		if data, err := os.ReadFile(filepath.Join(dir, key+".env")); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				if name, value, ok := strings.Cut(line, "="); ok {
+					must(os.Setenv(name, os.ExpandEnv(value)))
+				}
+			}
 		}
 	}
 	if p := os.Getenv("FAKEGO_CALLS"); p != "" {
