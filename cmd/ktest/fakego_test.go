@@ -44,6 +44,9 @@ import (
 //	                  unavailable=<KTEST_UNAVAILABLE's category or none>
 //	                  locks=<held|free|missing for each FAKEGO_TRYLOCKS>
 //	FAKEGO_TRYLOCKS   comma-separated lockfiles probed for FAKEGO_CALLS
+//	FAKEGO_RUN        a command line (split at spaces, found on PATH) run
+//	                  to its end before the stream, e.g. another process's
+//	                  `ktest kernel rm KEY` during a pass
 //	FAKEGO_BYKERNEL   directory of per-kernel behaviour, by the name of the
 //	                  directory holding KTSTR_TEST_KERNEL (the cache key),
 //	                  or "none" without one: KEY.json is the stream (instead
@@ -116,6 +119,12 @@ func fakeGoMain() {
 			lines = append(lines, "TRYLOCK="+probeLock(lf))
 		}
 		must(os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+	}
+	if line := os.Getenv("FAKEGO_RUN"); line != "" {
+		argv := strings.Fields(line)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		must(cmd.Run())
 	}
 	var sigs chan os.Signal
 	switch os.Getenv("FAKEGO_WAIT") {
