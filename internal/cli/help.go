@@ -12,6 +12,7 @@ import (
 const exitCodeTable = `Exit codes:
   0      go test passed (skips, also contention skips, do not fail the run)
   N      go test failed: go's own exit code is passed through unchanged
+         (with --kernel repeated: that of the first kernel that failed)
   3      ktest could not do its own job: bad flag or value, hard preflight
          error, cache error
   4      the skip policy fired (--max-skip-rate, or --skip-exit-code 4)
@@ -35,6 +36,7 @@ Examples:
   ktest --format testname --junitfile report.xml ./...
   ktest -- -run X ./...
   ktest --dry-run ./...
+  ktest --kernel 6.1 --kernel 6.12 ./...   # once per kernel, in this order
 `
 
 func printRunHelp(w io.Writer) error {

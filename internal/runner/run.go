@@ -42,8 +42,7 @@ type Result struct {
 	// Policy is the skip policy in force and whether it fired.
 	Policy *skipreport.PolicyRecord
 
-	exec   *testjson.Execution
-	passes []*kernelPass // the run's passes, one per kernel
+	exec *testjson.Execution
 }
 
 // Run runs the pipeline of docs/spec.md §3: KVM preflight, kernel resolution, the
@@ -237,7 +236,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			res.Verdict = VerdictInterrupted
 		}
 	}
-	res.passes = passes
 	runErr := finish(opts, res, passes, shared, outs, passErr)
 	if runDir != nil {
 		if err := writeRunRecord(runDir, opts, res, passes, facts, runErr); err != nil {
