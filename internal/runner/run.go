@@ -126,10 +126,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
 	}
 
-	shared, err := newSharedOutputs(opts, outs)
-	if err != nil {
-		return nil, err
-	}
+	shared := newSharedOutputs(opts, outs)
 	var (
 		runDir  *skipreport.RunDir
 		facts   *runFacts
@@ -261,7 +258,7 @@ type sharedOutputs struct {
 	eventLog *bufio.Writer // nil without --jsonfile
 }
 
-func newSharedOutputs(opts Options, outs *outputs) (*sharedOutputs, error) {
+func newSharedOutputs(opts Options, outs *outputs) *sharedOutputs {
 	sh := &sharedOutputs{stderr: &lockedWriter{w: opts.Stderr}}
 	if outs != nil && outs.junit != nil {
 		sh.junit = newJUnitBuilder()
@@ -269,7 +266,7 @@ func newSharedOutputs(opts Options, outs *outputs) (*sharedOutputs, error) {
 	if w := outs.jsonWriter(); w != nil {
 		sh.eventLog = bufio.NewWriterSize(w, 64<<10)
 	}
-	return sh, nil
+	return sh
 }
 
 // newSink builds a pass's event sink for the run's format and outputs: a
