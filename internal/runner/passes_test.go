@@ -183,3 +183,46 @@ func TestMergePackages(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMarkEvent: a JSON object line stays a JSON object with every field
+// it had and the kernel's; any other line passes unchanged.
+func FuzzMarkEvent(f *testing.F) {
+	f.Add([]byte(`{"Action":"pass","Package":"p"}` + "\n"))
+	f.Add([]byte(`{"Action":"output","Output":"}\n"}`))
+	f.Add([]byte(`{ }`))
+	f.Add([]byte(`{"KtestKernel":"old"}`))
+	f.Add([]byte("not json}\n"))
+	f.Add([]byte(`{"a":1} `))
+	p := &stdoutPump{kernel: kernelMark("6.1.0-50-cloud-amd64")}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		in := append([]byte(nil), line...)
+		out := p.markEvent(line)
+		if !bytes.Equal(line, in) {
+			t.Fatal("markEvent changed its input")
+		}
+		var orig map[string]json.RawMessage
+		body := bytes.TrimSuffix(in, []byte("\n"))
+		isObject := json.Unmarshal(body, &orig) == nil && bytes.HasPrefix(body, []byte("{")) && bytes.HasSuffix(body, []byte("}")) && len(orig) > 0
+		if !isObject {
+			if !bytes.Equal(out, in) && json.Valid(body) {
+				t.Fatalf("%q became %q", in, out)
+			}
+			return
+		}
+		var marked map[string]json.RawMessage
+		if err := json.Unmarshal(bytes.TrimSuffix(out, []byte("\n")), &marked); err != nil {
+			t.Fatalf("%q marked is no JSON: %q: %v", in, out, err)
+		}
+		if string(marked[kernelField]) != `"6.1.0-50-cloud-amd64"` {
+			t.Fatalf("%q marked %q lacks the kernel", in, out)
+		}
+		for k := range orig {
+			if _, ok := marked[k]; !ok {
+				t.Fatalf("%q marked %q lost %s", in, out, k)
+			}
+		}
+		if bytes.HasSuffix(in, []byte("\n")) != bytes.HasSuffix(out, []byte("\n")) {
+			t.Fatalf("%q marked %q: newline changed", in, out)
+		}
+	})
+}

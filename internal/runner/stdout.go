@@ -66,7 +66,8 @@ func kernelMark(label string) []byte {
 // at least one field pass unchanged.
 func (p *stdoutPump) markEvent(line []byte) []byte {
 	body := bytes.TrimSuffix(line, []byte("\n"))
-	if p.kernel == nil || len(body) < 3 || body[0] != '{' || body[len(body)-1] != '}' {
+	if p.kernel == nil || len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' ||
+		len(bytes.TrimSpace(body[1:len(body)-1])) == 0 {
 		return line
 	}
 	out := make([]byte, 0, len(line)+len(p.kernel)+1)
