@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -81,7 +82,8 @@ func runDoctor(ctx context.Context, args []string, stdio IO) error {
 	set := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	set.SetOutput(io.Discard)
 	asJSON := set.Bool("json", false, "")
-	kernel := set.String("kernel", "", "")
+	var kernels []string
+	set.Var(&kernelList{p: &kernels}, "kernel", "")
 	onNoKVM := set.String("on-no-kvm", preflight.OnNoKVMFail, "")
 	help := set.Bool("help", false, "")
 	set.BoolVar(help, "h", false, "")
@@ -95,8 +97,17 @@ func runDoctor(ctx context.Context, args []string, stdio IO) error {
 	if set.NArg() > 0 {
 		return fmt.Errorf("ktest doctor takes no arguments, got %s", termtext.Quote(set.Arg(0)))
 	}
-	if *kernel == "" && flagGiven(set, "kernel") {
+	if slices.Contains(kernels, "") {
 		return errEmptyKernel
+	}
+	if len(kernels) > 1 {
+		// A run takes --kernel repeated (a pass per kernel); doctor's
+		// report is about one kernel.
+		return fmt.Errorf("ktest doctor checks one kernel, got %d --kernel flags: run ktest doctor --kernel ID once per kernel", len(kernels))
+	}
+	kernel := ""
+	if len(kernels) == 1 {
+		kernel = kernels[0]
 	}
 	if !preflight.ValidOnNoKVM(*onNoKVM) {
 		return fmt.Errorf("invalid value %s for --on-no-kvm: want %s", termtext.Quote(*onNoKVM), strings.Join(preflight.OnNoKVMPolicies, ", "))
@@ -109,7 +120,7 @@ func runDoctor(ctx context.Context, args []string, stdio IO) error {
 		*onNoKVM = v
 	}
 
-	rep := diagnose(ctx, *kernel, *onNoKVM)
+	rep := diagnose(ctx, kernel, *onNoKVM)
 	if *asJSON {
 		enc := json.NewEncoder(stdio.Stdout)
 		enc.SetIndent("", "  ")
