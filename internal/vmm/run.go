@@ -231,8 +231,13 @@ loop:
 		case <-q.done:
 			break loop
 		case <-vfsDone:
-			// Without it every file access in the guest hangs.
-			vfsDied = true
+			// It exits when QEMU closes its socket: QEMU's exit is the
+			// news then. Otherwise every file access in the guest hangs.
+			select {
+			case <-q.done:
+			case <-time.After(2 * time.Second):
+				vfsDied = true
+			}
 			break loop
 		case <-grace:
 			break loop
