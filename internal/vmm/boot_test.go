@@ -97,7 +97,7 @@ func release(t *testing.T, k string) string {
 func TestGuestEnvironment(t *testing.T) {
 	t.Parallel()
 	writable := t.TempDir() // under /tmp: a writable bind inside the guest's tmpfs
-	hidden := t.TempDir() // under /tmp, not writable: the guest's fresh /tmp hides it
+	hidden := t.TempDir()   // under /tmp, not writable: the guest's fresh /tmp hides it
 	os.WriteFile(filepath.Join(hidden, "present"), []byte("x"), 0o644)
 	script := `
 echo "pwd=$(pwd)"
@@ -302,7 +302,8 @@ func TestKernelPanicIsBootFailure(t *testing.T) {
 		t.Fatalf("Run: %v, want a *BootError", r.err)
 	}
 	if !strings.Contains(be.Reason, "Kernel panic") || !strings.Contains(be.ConsoleTail, "Kernel panic") {
-		t.Errorf("reason %q, tail:\n%s", be.Reason, be.ConsoleTail)
+		c := r.res.Console
+		t.Errorf("reason %q, tail:\n%s\nconsole end %q", be.Reason, be.ConsoleTail, c[max(0, len(c)-300):])
 	}
 }
 
@@ -346,10 +347,10 @@ func TestMissingToolsAreSetupErrors(t *testing.T) {
 	}
 }
 
-// A guest that does not answer the dump request (here: still in a setup
-// command, before the init serves the control channel) gets an NMI from
-// QEMU, which with unknown_nmi_panic=1 prints a backtrace and panics.
-func TestHardBoundNMIWhenGuestDoesNotAnswer(t *testing.T) {
+// A guest whose init does not answer the dump request (here: still in a
+// setup command, before it serves the control channel) gets sysrq w and l
+// typed on its serial line, then an NMI.
+func TestHardBoundDumpsWhenInitDoesNotAnswer(t *testing.T) {
 	t.Parallel()
 	s := bootSpec(t, "/bin/true")
 	s.Setup = []string{"sleep 1000"}
@@ -359,7 +360,7 @@ func TestHardBoundNMIWhenGuestDoesNotAnswer(t *testing.T) {
 	if !errors.As(r.err, &be) || !be.TimedOut {
 		t.Fatalf("Run: %v, want a *BootError with TimedOut", r.err)
 	}
-	if d := r.res.Dump; !strings.Contains(d, "NMI") || !strings.Contains(d, "Call Trace") {
-		t.Errorf("dump lacks the NMI's backtrace:\n%s", d)
+	if d := r.res.Dump; !strings.Contains(d, "Show Blocked State") || !strings.Contains(d, "NMI backtrace") || !strings.Contains(d, "Call Trace") {
+		t.Errorf("dump lacks the blocked tasks or the CPUs' backtraces:\n%s", d)
 	}
 }
