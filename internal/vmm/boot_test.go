@@ -120,6 +120,7 @@ cat /sys/class/net/lo/operstate /sys/class/net/lo/flags | tr '\n' ' ' | sed 's/^
 modprobe dummy && echo "modprobe=ok"
 grep -q '^dummy ' /proc/modules && echo "dummy=loaded"
 ip link add kt0 type dummy && echo "iplink=ok"
+ip link add kt1 type veth peer name kt2 && grep -q '^veth ' /proc/modules && echo "autoload=ok"
 echo "stdin=$(cat)"
 exit 0
 `
@@ -144,6 +145,7 @@ exit 0
 		"config=present", "config=real",
 		"memlock=unlimited",
 		"modprobe=ok", "dummy=loaded", "iplink=ok",
+		"autoload=ok", // the kernel's own request_module, answered by the init
 		"stdin=",
 	} {
 		if !strings.Contains(out, want+"\n") {
