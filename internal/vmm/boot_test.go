@@ -59,11 +59,49 @@ func bootSpec(t *testing.T, argv ...string) Spec {
 	}
 	wd, _ := os.Getwd()
 	return Spec{
-		Kernel: k, CacheDir: testCacheDir,
+		Kernel: k, CacheDir: testCacheDir, Init: testInit(t),
 		Argv: argv, Dir: wd,
 		Env:     []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/nonexistent"},
 		Timeout: 5 * time.Minute,
 	}
+}
+
+var (
+	initOnce sync.Once
+	initPath string
+	initErr  error
+)
+
+// testInit is the guest's init: this test binary when it is static, else
+// (under -race, which links libc) the ktest command built without cgo.
+func testInit(t *testing.T) string {
+	t.Helper()
+	initOnce.Do(func() {
+		exe, err := os.Executable()
+		if err != nil {
+			initErr = err
+			return
+		}
+		if checkStatic(exe) == nil {
+			initPath = exe
+			return
+		}
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			initErr = fmt.Errorf("this test binary is dynamic and there is no go command to build a static init: %w", err)
+			return
+		}
+		initPath = filepath.Join(testCacheDir, "ktest-init")
+		cmd := exec.Command(goTool, "build", "-o", initPath, "github.com/ktest-dev/ktest/cmd/ktest")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			initErr = fmt.Errorf("build a static init: %v\n%s", err, out)
+		}
+	})
+	if initErr != nil {
+		t.Fatal(initErr)
+	}
+	return initPath
 }
 
 func boot(t *testing.T, s Spec) vmRun {
