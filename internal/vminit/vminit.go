@@ -86,7 +86,8 @@ func uptimeMS() int64 {
 	return ts.Nano() / 1e6
 }
 
-// debug is set by ktest.debug=1 on the kernel command line... (KTEST_VMDEBUG=1 in init's environment).
+// debug is set by KTEST_VMDEBUG=1 on the kernel command line (the host
+// adds it when its own environment has it): the init logs its stages.
 var debug = os.Getenv("KTEST_VMDEBUG") == "1"
 
 func debugf(format string, args ...any) {

@@ -59,11 +59,49 @@ func bootSpec(t *testing.T, argv ...string) Spec {
 	}
 	wd, _ := os.Getwd()
 	return Spec{
-		Kernel: k, CacheDir: testCacheDir,
+		Kernel: k, CacheDir: testCacheDir, Init: testInit(t),
 		Argv: argv, Dir: wd,
 		Env:     []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/nonexistent"},
 		Timeout: 5 * time.Minute,
 	}
+}
+
+var (
+	initOnce sync.Once
+	initPath string
+	initErr  error
+)
+
+// testInit is the guest's init: this test binary when it is static, else
+// (under -race, which links libc) the ktest command built without cgo.
+func testInit(t *testing.T) string {
+	t.Helper()
+	initOnce.Do(func() {
+		exe, err := os.Executable()
+		if err != nil {
+			initErr = err
+			return
+		}
+		if checkStatic(exe) == nil {
+			initPath = exe
+			return
+		}
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			initErr = fmt.Errorf("this test binary is dynamic and there is no go command to build a static init: %w", err)
+			return
+		}
+		initPath = filepath.Join(testCacheDir, "ktest-init")
+		cmd := exec.Command(goTool, "build", "-o", initPath, "github.com/ktest-dev/ktest/cmd/ktest")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			initErr = fmt.Errorf("build a static init: %v\n%s", err, out)
+		}
+	})
+	if initErr != nil {
+		t.Fatal(initErr)
+	}
+	return initPath
 }
 
 func boot(t *testing.T, s Spec) vmRun {
@@ -120,6 +158,7 @@ cat /sys/class/net/lo/operstate /sys/class/net/lo/flags | tr '\n' ' ' | sed 's/^
 modprobe dummy && echo "modprobe=ok"
 grep -q '^dummy ' /proc/modules && echo "dummy=loaded"
 ip link add kt0 type dummy && echo "iplink=ok"
+ip link add kt1 type veth peer name kt2 && grep -q '^veth ' /proc/modules && echo "autoload=ok"
 echo "stdin=$(cat)"
 exit 0
 `
@@ -144,6 +183,7 @@ exit 0
 		"config=present", "config=real",
 		"memlock=unlimited",
 		"modprobe=ok", "dummy=loaded", "iplink=ok",
+		"autoload=ok", // the kernel's own request_module, answered by the init
 		"stdin=",
 	} {
 		if !strings.Contains(out, want+"\n") {
@@ -362,5 +402,19 @@ func TestHardBoundDumpsWhenInitDoesNotAnswer(t *testing.T) {
 	}
 	if d := r.res.Dump; !strings.Contains(d, "Show Blocked State") || !strings.Contains(d, "NMI backtrace") || !strings.Contains(d, "Call Trace") {
 		t.Errorf("dump lacks the blocked tasks or the CPUs' backtraces:\n%s", d)
+	}
+}
+
+// Output written just before the program exits arrives whole: the exit
+// report counts it, and the host reads that much before it ends the VM.
+func TestLargeOutputArrivesWhole(t *testing.T) {
+	t.Parallel()
+	r := boot(t, bootSpec(t, "/bin/sh", "-c", `head -c 3000000 /dev/zero | tr '\0' x; head -c 1000000 /dev/zero | tr '\0' y >&2; exit 4`))
+	if r.err != nil || r.res.ExitCode != 4 {
+		t.Fatalf("Run: %v (exit %d)", r.err, r.res.ExitCode)
+	}
+	out, errs := r.stdout.String(), r.stderr.String()
+	if len(out) != 3000000 || strings.Trim(out, "x") != "" || len(errs) != 1000000 || strings.Trim(errs, "y") != "" {
+		t.Errorf("stdout %d bytes, stderr %d bytes; want 3000000 x and 1000000 y", len(out), len(errs))
 	}
 }

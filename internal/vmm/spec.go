@@ -47,7 +47,11 @@ type Spec struct {
 	// Dir is the program's working directory, a host path.
 	Dir string
 	// Writable are host directories the guest may write (the rest of the
-	// host filesystem is read-only in the guest; /tmp is a fresh tmpfs).
+	// host filesystem is read-only in the guest; /tmp and /run are fresh
+	// tmpfs). A writable directory under /tmp is mounted inside the
+	// guest's /tmp. The program's own directory and Dir, when under /tmp
+	// or /run (go test's $WORK), are shown read-only unless listed here:
+	// list $WORK's package directory to get a cover profile back.
 	Writable []string
 	// Modules are kernel modules (names or aliases) the init loads before
 	// the program starts.
@@ -64,9 +68,12 @@ type Spec struct {
 	// Signals are forwarded to the program's process group in the guest
 	// as they arrive (go test's SIGQUIT at -timeout, a user's SIGINT).
 	Signals <-chan os.Signal
-	// Timeout is the hard bound on the whole run. When it expires, the
-	// guest's blocked tasks and every CPU's backtrace are collected into
-	// Result.Dump before the VM is killed. 0 means no bound.
+	// Timeout is the hard bound on the whole run, from QEMU's start. When
+	// it expires, the guest's blocked tasks and every CPU's backtrace are
+	// collected into Result.Dump (sysrq w and l from the init; when the
+	// init does not answer, typed on the serial line, then an NMI) before
+	// the VM is killed. 0 means no bound: a guest that hangs then hangs
+	// Run until ctx ends.
 	Timeout time.Duration
 }
 
