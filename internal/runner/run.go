@@ -16,6 +16,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/internal/termtext"
+	"github.com/ktest-dev/ktest/internal/vmenv"
 )
 
 // drainTimeout bounds the wait for go test's output pipes after every
@@ -110,6 +111,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	passes := newPasses(opts.Kernels, reports)
 	multi := len(passes) > 1
+	var vm *vmPlan
+	if opts.VM != nil {
+		if vm, err = planVM(opts, passes); err != nil {
+			return nil, err
+		}
+		cmd = vm.withVM(cmd, opts)
+	}
 	warned := map[string]bool{}
 	for _, p := range passes {
 		for _, w := range p.pre.Resolution.Warnings {
@@ -126,6 +134,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
 	}
 
+	if vm != nil {
+		cleanup, err := vm.prepareSlots(passes)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+	}
 	shared := newSharedOutputs(opts, outs)
 	var (
 		runDir  *skipreport.RunDir
@@ -182,7 +197,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			reportUnavailable(opts, p.pre, runDir)
 		}
 		set, unset := exportedEnv(p.pre, runDir.PathOrEmpty(), runDir.IDOrEmpty())
-		env := mergeEnv(opts.Env, set, unset)
+		// A KTEST_VM_CONFIG of ktest's own environment never reaches
+		// go test: only --vm's own.
+		env := mergeEnv(opts.Env, append(set, p.vmEnv()...), append(unset, vmenv.Env))
 
 		if multi {
 			printPassHeader(opts, cmd, shared, p)
@@ -235,7 +252,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	runErr := finish(opts, res, passes, shared, outs, passErr)
 	if runDir != nil {
-		if err := writeRunRecord(runDir, opts, res, passes, facts, runErr); err != nil {
+		if err := writeRunRecord(runDir, opts, res, passes, vm, facts, runErr); err != nil {
 			fmt.Fprintf(opts.Stderr, "ktest: warning: %v\n", err)
 		}
 	}
