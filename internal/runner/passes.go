@@ -223,6 +223,9 @@ func combine(passes []*kernelPass) *Result {
 		for _, name := range r.Unfinish {
 			res.Unfinish = append(res.Unfinish, p.name()+": "+name)
 		}
+		for _, name := range r.BootFailures {
+			res.BootFailures = append(res.BootFailures, p.name()+": "+name)
+		}
 		for c, n := range r.SkipCategories {
 			res.SkipCategories[c] += n
 		}

@@ -35,6 +35,9 @@ type Result struct {
 	Signal   os.Signal // the signal that interrupted the run, or nil
 	Command  string    // the go test command line, shell-quoted
 	Unfinish []string  // tests that never reported a verdict
+	// BootFailures are the packages whose guest gave no verdict under
+	// --vm (a vm-exec BOOT FAILURE).
+	BootFailures []string
 	// SkipCategories counts skipped tests by the SKIP banner category in
 	// their skip message ("other" without one).
 	SkipCategories map[string]int
@@ -292,7 +295,7 @@ func newSharedOutputs(opts Options, outs *outputs) *sharedOutputs {
 // label, and the shared --jsonfile, whose events the stdoutPump marks with
 // it. label and kernelPath are "" in a run on one kernel.
 func (sh *sharedOutputs) newSink(opts Options, cmd goCommand, label, kernelPath string) (*eventSink, error) {
-	sink := &eventSink{stdout: opts.Stdout, stderr: sh.stderr, formatName: opts.Format, raw: cmd.RawJSON, kernel: label}
+	sink := &eventSink{stdout: opts.Stdout, stderr: sh.stderr, formatName: opts.Format, raw: cmd.RawJSON, kernel: label, vm: opts.VM != nil}
 	switch {
 	case cmd.RawJSON:
 	case opts.Format == "":
@@ -408,7 +411,7 @@ func runGoTest(ctx context.Context, opts Options, pending *pendingChild, cmd goC
 	if sink.writeErr != nil {
 		fmt.Fprintf(sink.stderr, "ktest: warning: write output: %v\n", sink.writeErr)
 	}
-	res := &Result{GoExit: goExit, Counts: countExecution(exec), Signal: sig, Unfinish: sink.unfinished(), exec: exec}
+	res := &Result{GoExit: goExit, Counts: countExecution(exec), Signal: sig, Unfinish: sink.unfinished(), BootFailures: sink.bootFailures, exec: exec}
 	res.Verdict = verdictOf(res.Counts, goExit, res.Signal != nil)
 	return res, nil
 }
@@ -474,6 +477,9 @@ func finish(opts Options, res *Result, passes []*kernelPass, sh *sharedOutputs, 
 	if res.Signal != nil {
 		extras = append(extras, signalName(res.Signal))
 	}
+	if n := len(res.BootFailures); n > 0 {
+		extras = append(extras, fmt.Sprintf("%d boot failure(s): %s", n, strings.Join(res.BootFailures, ", ")))
+	}
 	if n := len(res.Unfinish); n > 0 {
 		extras = append(extras, fmt.Sprintf("%d never finished: %s", n, strings.Join(res.Unfinish, ", ")))
 	}
@@ -519,6 +525,13 @@ func finish(opts Options, res *Result, passes []*kernelPass, sh *sharedOutputs, 
 			fmt.Fprintf(opts.Stderr, "ktest: error: %s\n", e)
 		}
 		return passErr
+	case res.GoExit != 0 && len(res.BootFailures) > 0:
+		// The run is incomplete, whatever else failed: CI retries a
+		// boot failure, not a test's (docs/spec.md §2).
+		for _, e := range errs {
+			fmt.Fprintf(opts.Stderr, "ktest: error: %s\n", e)
+		}
+		return &BootFailureError{Release: "", Reason: strings.Join(res.BootFailures, ", ")}
 	case res.GoExit != 0:
 		for _, e := range errs {
 			fmt.Fprintf(opts.Stderr, "ktest: error: %s\n", e)

@@ -1,0 +1,288 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ktest-dev/ktest/internal/runner"
+	"github.com/ktest-dev/ktest/internal/vmenv"
+	"github.com/ktest-dev/ktest/internal/vmm"
+)
+
+// vmExecFixture is a package directory inside a module, a go-build $WORK
+// with a test binary, and the environment ktest --vm gives vm-exec.
+type vmExecFixture struct {
+	module, pkg, work, binary, sidecars, gocache string
+	env                                          []string
+}
+
+func newVMExecFixture(t *testing.T) *vmExecFixture {
+	t.Helper()
+	root := t.TempDir()
+	f := &vmExecFixture{
+		module:   filepath.Join(root, "mod"),
+		pkg:      filepath.Join(root, "mod", "sub", "pkg"),
+		work:     filepath.Join(root, "go-build123"),
+		sidecars: filepath.Join(root, "runs", "r1"),
+		gocache:  filepath.Join(root, "gocache"),
+	}
+	f.binary = filepath.Join(f.work, "b001", "pkg.test")
+	for _, d := range []string{f.pkg, filepath.Dir(f.binary), f.sidecars, f.gocache, filepath.Join(f.work, "b001", "gocoverdir")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(f.module, "go.mod"), []byte("module example.com/m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := vmenv.Config{CPUs: 2, MemoryMB: 1024, Accel: "tcg", Transport: vmenv.TransportVirtiofs, QEMU: "/usr/bin/qemu-system-x86_64",
+		Virtiofsd: "/usr/lib/qemu/virtiofsd", Modules: []string{"dummy"}, Setup: []string{"ip link"}}
+	f.env = []string{
+		cfg.EnvVar(),
+		"KTSTR_TEST_KERNEL=/cache/k/bzImage",
+		"KTEST_KERNEL_RELEASE=6.1.0-test",
+		"KTEST_SIDECAR_DIR=" + f.sidecars,
+		"GOCACHE=" + f.gocache,
+		"HOME=/nonexistent",
+		"FOO=bar",
+	}
+	return f
+}
+
+// run runs vm-exec with engine and returns its error, the spec the engine
+// got, and stdout and stderr.
+func (f *vmExecFixture) run(t *testing.T, args []string, engine func(vmm.Spec) (*vmm.Result, error)) (error, vmm.Spec, string, string) {
+	t.Helper()
+	var got vmm.Spec
+	var stdout, stderr bytes.Buffer
+	host := vmExecHost{env: f.env, dir: f.pkg, signals: make(chan os.Signal), engine: func(_ context.Context, s vmm.Spec) (*vmm.Result, error) {
+		got = s
+		return engine(s)
+	}}
+	err := vmExec(context.Background(), args, IO{Stdout: &stdout, Stderr: &stderr}, host)
+	return err, got, stdout.String(), stderr.String()
+}
+
+func exited(code int) func(vmm.Spec) (*vmm.Result, error) {
+	return func(vmm.Spec) (*vmm.Result, error) { return &vmm.Result{ExitCode: code, Transport: "virtiofs"}, nil }
+}
+
+// TestVMExecSpec pins what vm-exec asks the engine for: go's argv,
+// environment (without the wrapper's configuration) and directory, the
+// writable directories, the guest's shape and the hard bound.
+func TestVMExecSpec(t *testing.T) {
+	f := newVMExecFixture(t)
+	args := []string{f.binary, "-test.paniconexit0", "-test.timeout=1m0s", "-test.gocoverdir=" + filepath.Join(f.work, "b001", "gocoverdir"),
+		"-test.coverprofile", filepath.Join(f.module, "cover.out"), "-test.v=test2json"}
+	err, spec, _, _ := f.run(t, args, exited(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(spec.Argv, args) || spec.Dir != f.pkg || spec.Kernel != "/cache/k/bzImage" {
+		t.Errorf("argv %q dir %q kernel %q", spec.Argv, spec.Dir, spec.Kernel)
+	}
+	if slices.ContainsFunc(spec.Env, func(kv string) bool { return strings.HasPrefix(kv, vmenv.Env+"=") }) || !slices.Contains(spec.Env, "FOO=bar") {
+		t.Errorf("env %q: want go's without %s", spec.Env, vmenv.Env)
+	}
+	// The module (holding cover.out's directory), $WORK (holding the
+	// gocoverdir) and GOCACHE.
+	want := []string{f.gocache, f.work, f.module}
+	slices.Sort(want)
+	if !slices.Equal(spec.Writable, want) {
+		t.Errorf("writable %q, want %q", spec.Writable, want)
+	}
+	if spec.CPUs != 2 || spec.MemoryMB != 1024 || spec.Accel != "tcg" || spec.QEMU != "/usr/bin/qemu-system-x86_64" || spec.Virtiofsd != "/usr/lib/qemu/virtiofsd" {
+		t.Errorf("shape %+v", spec)
+	}
+	if !slices.Equal(spec.Modules, []string{"dummy"}) || !slices.Equal(spec.Setup, []string{"ip link"}) {
+		t.Errorf("modules %q setup %q", spec.Modules, spec.Setup)
+	}
+	if spec.Timeout != 90*time.Second {
+		t.Errorf("hard bound %s, want -test.timeout + 30s = 1m30s", spec.Timeout)
+	}
+	if spec.Signals == nil || spec.Stdout == nil || spec.Stderr == nil {
+		t.Error("signals, stdout or stderr not set")
+	}
+
+	for _, tc := range []struct {
+		arg  string
+		want time.Duration
+	}{{"-test.run=X", 10*time.Minute + 30*time.Second}, {"-test.timeout=0s", 0}, {"-test.timeout=2h", 2*time.Hour + 30*time.Second}} {
+		_, spec, _, _ := f.run(t, []string{f.binary, tc.arg}, exited(0))
+		if spec.Timeout != tc.want {
+			t.Errorf("%s: hard bound %s, want %s", tc.arg, spec.Timeout, tc.want)
+		}
+	}
+}
+
+// TestVMExecExitCodes: the binary's status passes through unchanged (a
+// TestMain's 7, a signal death's 128+N); no verdict is 125 with a BOOT
+// FAILURE line and the console's tail; bad input is 3.
+func TestVMExecExitCodes(t *testing.T) {
+	f := newVMExecFixture(t)
+	for _, tc := range []struct {
+		name    string
+		engine  func(vmm.Spec) (*vmm.Result, error)
+		code    int
+		stderr  []string
+		unknown bool // an error main prints itself
+	}{
+		{name: "pass", engine: exited(0), code: 0},
+		{name: "fail", engine: exited(1), code: 1},
+		{name: "testmain", engine: exited(7), code: 7},
+		{name: "killed", engine: func(vmm.Spec) (*vmm.Result, error) { return &vmm.Result{ExitCode: 128 + 9, Signal: 9}, nil }, code: 137},
+		{name: "boot", engine: func(vmm.Spec) (*vmm.Result, error) {
+			return &vmm.Result{ExitCode: -1}, &vmm.BootError{Reason: "kernel panic", ConsoleTail: "Kernel panic - not syncing: VFS\n---[ end ]---\n"}
+		}, code: 125, stderr: []string{"ktest: BOOT FAILURE on kernel 6.1.0-test: kernel panic\n", "--- kernel console (last lines) ---\nKernel panic - not syncing: VFS\n---[ end ]---\n--- end of kernel console ---\n"}},
+		{name: "noverdict", engine: func(vmm.Spec) (*vmm.Result, error) { return &vmm.Result{ExitCode: -1}, nil }, code: 125,
+			stderr: []string{"ktest: BOOT FAILURE on kernel 6.1.0-test: the guest gave no exit status"}},
+		{name: "setup", engine: func(vmm.Spec) (*vmm.Result, error) {
+			return nil, &vmm.SetupError{What: "start virtiofsd", Hint: "install virtiofsd"}
+		}, code: 3, unknown: true},
+		{name: "other", engine: func(vmm.Spec) (*vmm.Result, error) { return nil, errors.New("socket gone") }, code: 3, unknown: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err, _, _, stderr := f.run(t, []string{f.binary}, tc.engine)
+			if got := runner.ExitCode(err); got != tc.code {
+				t.Errorf("exit %d (%v), want %d", got, err, tc.code)
+			}
+			if runner.Reported(err) == tc.unknown && err != nil {
+				t.Errorf("Reported(%v) = %v", err, !tc.unknown)
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(stderr, s) {
+					t.Errorf("stderr %q lacks %q", stderr, s)
+				}
+			}
+		})
+	}
+}
+
+// TestVMExecHardBoundDump: the dump names the test that was running (the
+// last === RUN on stdout, with test2json's mark), reaches stderr and a
+// sidecar in the run's directory; stdout passes through unchanged.
+func TestVMExecHardBoundDump(t *testing.T) {
+	f := newVMExecFixture(t)
+	out := "\x16=== RUN   TestFirst\n\x16--- PASS: TestFirst (0.00s)\n\x16=== RUN   TestHang\nwaiting"
+	err, _, stdout, stderr := f.run(t, []string{f.binary, "-test.timeout=1s"}, func(s vmm.Spec) (*vmm.Result, error) {
+		// Split across writes, as a pipe delivers it.
+		for _, part := range []string{out[:20], out[20:50], out[50:]} {
+			s.Stdout.Write([]byte(part))
+		}
+		return &vmm.Result{ExitCode: -1, Dump: "sysrq: Show Blocked State\ntask:hang state:D\n"},
+			&vmm.BootError{Reason: "hard bound expired", TimedOut: true}
+	})
+	if runner.ExitCode(err) != 125 {
+		t.Errorf("exit %d, want 125", runner.ExitCode(err))
+	}
+	if stdout != out {
+		t.Errorf("stdout %q, want %q", stdout, out)
+	}
+	for _, s := range []string{
+		"ktest: HARD BOUND: pkg.test did not finish within 31s (-test.timeout 1s + 30s); running test: TestHang\n",
+		"task:hang state:D\n",
+		"ktest: BOOT FAILURE on kernel 6.1.0-test: hard bound expired (while TestHang was running)\n",
+		"ktest: guest dump written to " + f.sidecars + "/vm-dumps/pkg-",
+	} {
+		if !strings.Contains(stderr, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, stderr)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(f.sidecars, "vm-dumps", "pkg-*.txt"))
+	if len(files) != 1 {
+		t.Fatalf("dump sidecars: %q", files)
+	}
+	data, _ := os.ReadFile(files[0])
+	if !strings.Contains(string(data), "running test: TestHang") || !strings.Contains(string(data), "task:hang state:D") {
+		t.Errorf("sidecar: %q", data)
+	}
+}
+
+// TestVMExecSignals: a signal vm-exec receives reaches the engine, which
+// forwards it to the guest's process group.
+func TestVMExecSignals(t *testing.T) {
+	f := newVMExecFixture(t)
+	sigs := make(chan os.Signal, 1)
+	host := vmExecHost{env: f.env, dir: f.pkg, signals: sigs, engine: func(_ context.Context, s vmm.Spec) (*vmm.Result, error) {
+		sigs <- syscall.SIGQUIT
+		select {
+		case sig := <-s.Signals:
+			return &vmm.Result{ExitCode: 128 + int(sig.(syscall.Signal)), Signal: int(sig.(syscall.Signal))}, nil
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("no signal")
+		}
+	}}
+	err := vmExec(context.Background(), []string{f.binary}, IO{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}, host)
+	if runner.ExitCode(err) != 128+3 {
+		t.Errorf("exit %d (%v), want 131", runner.ExitCode(err), err)
+	}
+}
+
+// TestVMExecConfigErrors: vm-exec outside ktest --vm, or with a
+// configuration it cannot read, says so and exits 3 without booting.
+func TestVMExecConfigErrors(t *testing.T) {
+	f := newVMExecFixture(t)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"unset", []string{"KTSTR_TEST_KERNEL=/k"}, []string{f.binary}, "KTEST_VM_CONFIG is not set: ktest vm-exec is run by `ktest --vm`"},
+		{"garbage", []string{"KTEST_VM_CONFIG=nope"}, []string{f.binary}, "parse KTEST_VM_CONFIG"},
+		{"version", []string{`KTEST_VM_CONFIG={"version":"ktest.vmexec/9"}`}, []string{f.binary}, `version "ktest.vmexec/9"`},
+		{"noargs", f.env, nil, "usage: ktest vm-exec BINARY"},
+		{"flag", f.env, []string{"-h"}, "usage: ktest vm-exec BINARY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			booted := false
+			host := vmExecHost{env: tc.env, dir: f.pkg, engine: func(context.Context, vmm.Spec) (*vmm.Result, error) {
+				booted = true
+				return &vmm.Result{}, nil
+			}}
+			err := vmExec(context.Background(), tc.args, IO{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}, host)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || runner.ExitCode(err) != 3 || booted {
+				t.Errorf("err %v (exit %d, booted %v), want %q and exit 3", err, runner.ExitCode(err), booted, tc.want)
+			}
+		})
+	}
+}
+
+// TestVMExecNoKernel: a pass whose tests get no kernel boots nothing; each
+// top-level test -test.run selects is reported skipped with the reason's
+// banner, in test2json's framing. The binary listed is this test binary.
+func TestVMExecNoKernel(t *testing.T) {
+	f := newVMExecFixture(t)
+	f.env = append(f.env, "KTSTR_TEST_KERNEL=", "KTEST_UNAVAILABLE=contention: host full")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err, _, stdout, _ := f.run(t, []string{self, "-test.v=test2json", "-test.run=^TestVMExec(Signals|NoKernel)$"}, func(vmm.Spec) (*vmm.Result, error) {
+		t.Fatal("booted without a kernel")
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "\x16=== RUN   TestVMExecSignals\n    ktest: SKIP: contention: host full\n\x16--- SKIP: TestVMExecSignals (0.00s)\n" +
+		"\x16=== RUN   TestVMExecNoKernel\n    ktest: SKIP: contention: host full\n\x16--- SKIP: TestVMExecNoKernel (0.00s)\n\x16PASS\n"
+	if stdout != want {
+		t.Errorf("stdout\n%q\nwant\n%q", stdout, want)
+	}
+}
+
+func TestOutermost(t *testing.T) {
+	got := outermost([]string{"/a/b", "/a", "/c", "/ab", "/a/b/c", "/c"})
+	if want := []string{"/a", "/ab", "/c"}; !slices.Equal(got, want) {
+		t.Errorf("outermost = %q, want %q", got, want)
+	}
+}
