@@ -54,7 +54,7 @@ const (
 )
 
 // runVMExec is the hidden `ktest vm-exec BINARY ARGS...` that go test runs
-// each test binary through under `ktest --vm` (docs/spec.md §16): it boots
+// each test binary through under `ktest --vm` (docs/spec.md §14): it boots
 // the pass's kernel and runs the binary inside it, in the package
 // directory, with go's arguments and environment, and exits with the
 // binary's status.
@@ -151,7 +151,7 @@ type vmExecReport struct {
 }
 
 // vmExecResult maps the engine's outcome to vm-exec's exit status
-// (docs/spec.md §2, §16): the binary's own status unchanged (128+N for a
+// (docs/spec.md §2, §14): the binary's own status unchanged (128+N for a
 // signal death), 125 with a BOOT FAILURE line and the console's tail when
 // the guest gave no verdict, 3 for bad input. A hard-bound dump is written
 // to stderr and to a sidecar first.

@@ -15,7 +15,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/kmod"
 )
 
-// VMTools are the host programs `ktest --vm` needs (docs/spec.md §16).
+// VMTools are the host programs `ktest --vm` needs (docs/spec.md §14).
 type VMTools struct {
 	// QEMU is the system emulator's absolute path.
 	QEMU string

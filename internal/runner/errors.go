@@ -112,7 +112,7 @@ func Reported(err error) bool {
 
 // ExitVMBoot is `ktest vm-exec`'s status, and ktest's, when a guest gave
 // no verdict for a test binary: QEMU failed, the kernel panicked or hung,
-// or the init could not start the binary (docs/spec.md §2, §16). No test
+// or the init could not start the binary (docs/spec.md §2, §14). No test
 // binary's own status is ever turned into it.
 const ExitVMBoot = 125
 

@@ -139,5 +139,5 @@ func (s *eventSink) unfinished() []string {
 }
 
 // bootFailureMark starts the line `ktest vm-exec` writes when a guest gave
-// no verdict for a test binary (docs/spec.md §16).
+// no verdict for a test binary (docs/spec.md §14).
 const bootFailureMark = "ktest: BOOT FAILURE on kernel "

@@ -68,7 +68,7 @@ type Options struct {
 	SkipExitCode *int
 
 	// VM, when set, is --vm: each test binary runs inside the kernel's
-	// guest through `ktest vm-exec` (docs/spec.md §16).
+	// guest through `ktest vm-exec` (docs/spec.md §14).
 	VM *VMOptions
 
 	// KVM and Resolve adjust the preflight; tests use them as seams.

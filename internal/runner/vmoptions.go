@@ -1,6 +1,6 @@
 package runner
 
-// VMOptions are --vm's settings (docs/spec.md §16).
+// VMOptions are --vm's settings (docs/spec.md §14).
 type VMOptions struct {
 	// CPUs and MemoryMB size each guest (--vm-cpus, --vm-memory).
 	CPUs     int

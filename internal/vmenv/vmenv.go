@@ -1,6 +1,6 @@
 // Package vmenv is what `ktest --vm` hands to its hidden `ktest vm-exec`
 // wrapper: the guest's shape and how to reach it, as one JSON object in
-// KTEST_VM_CONFIG (docs/spec.md §16). The runner writes it for each
+// KTEST_VM_CONFIG (docs/spec.md §14). The runner writes it for each
 // kernel's pass; vm-exec, which go test runs once per test binary, reads it.
 // Both sides share this one type, so that they cannot drift apart.
 package vmenv
