@@ -30,6 +30,7 @@ var boundaryAllowed = []string{
 	"internal/filekind",
 	"internal/regularfile",
 	"internal/termtext",
+	"internal/hostres", // /proc/meminfo and CPU-list parsers shared with host admission (stdlib only)
 }
 
 // runnerSide is what no test-side package may link, whatever else changes:

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/ktest-dev/ktest/internal/hostres"
 )
 
 // Pure parsers for the /proc and /sys files of the host snapshot. Each
@@ -19,37 +21,17 @@ type meminfo struct {
 }
 
 // parseMeminfo reads MemTotal and MemAvailable ("MemAvailable:  123 kB")
-// from /proc/meminfo. MemAvailable is required; MemTotal is optional (0).
+// from /proc/meminfo with the parser host admission uses too
+// (internal/hostres). MemAvailable is required; MemTotal is optional (0).
 func parseMeminfo(data []byte) (meminfo, error) {
-	var m meminfo
-	found := false
-	for line := range strings.Lines(string(data)) {
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok || (name != "MemAvailable" && name != "MemTotal") {
-			continue
-		}
-		fields := strings.Fields(rest)
-		if len(fields) != 2 || fields[1] != "kB" {
-			return m, fmt.Errorf("parse meminfo %s: want \"<number> kB\", got %q", name, strings.TrimSpace(rest))
-		}
-		kb, err := strconv.ParseUint(fields[0], 10, 64)
-		if err != nil {
-			return m, fmt.Errorf("parse meminfo %s: %w", name, err)
-		}
-		if kb > math.MaxUint64/1024 {
-			return m, fmt.Errorf("parse meminfo %s: %d kB overflows", name, kb)
-		}
-		if name == "MemAvailable" {
-			m.MemAvailable = kb * 1024
-			found = true
-		} else {
-			m.MemTotal = kb * 1024
-		}
+	m, err := hostres.ParseMeminfo(data)
+	if err != nil {
+		return meminfo{}, err
 	}
-	if !found {
-		return m, fmt.Errorf("parse meminfo: no MemAvailable line")
+	if !m.HasAvailable {
+		return meminfo{MemTotal: m.Total}, fmt.Errorf("parse meminfo: no MemAvailable line")
 	}
-	return m, nil
+	return meminfo{MemTotal: m.Total, MemAvailable: m.Available}, nil
 }
 
 // loadavg is /proc/loadavg: "0.52 0.40 0.31 2/147 12345".

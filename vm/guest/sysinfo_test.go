@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ktest-dev/ktest/internal/hostres"
 )
 
 func TestParseCPUList(t *testing.T) {
@@ -59,8 +61,8 @@ func FuzzParseCPUList(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := ParseCPUList(s)
-		if err == nil && (n < 0 || n > maxCPUs) {
-			t.Fatalf("ParseCPUList(%q) = %d outside [0, %d]", s, n, maxCPUs)
+		if err == nil && (n < 0 || n > hostres.MaxCPUs) {
+			t.Fatalf("ParseCPUList(%q) = %d outside [0, %d]", s, n, hostres.MaxCPUs)
 		}
 	})
 }
