@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktest-dev/ktest/internal/admission"
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/jobslot"
 	"github.com/ktest-dev/ktest/internal/runner"
@@ -89,7 +90,8 @@ func vmExec(ctx context.Context, args []string, stdio IO, host vmExecHost) error
 		// The pass's tests get no kernel (contention, no kernel, no
 		// KVM): each of the binary's tests skips with the reason, as
 		// kerneltest would have said inside it.
-		return skipTests(ctx, binary, args[1:], host, stdio, marker, unavailableBanner(getenv))
+		cat, reason := unavailable(getenv)
+		return skipTests(ctx, binary, args[1:], host, stdio, marker, cat, reason, nil)
 	}
 
 	// Seams for admission (host-wide slots) and the result cache: both
@@ -101,6 +103,21 @@ func vmExec(ctx context.Context, args []string, stdio IO, host vmExecHost) error
 	defer release()
 
 	timeout := testTimeout(args[1:])
+	// Then the host-wide slot, shared by every ktest on the host: a full
+	// host means a wait, then each test's contention SKIP, never an OOM.
+	slot, err := admit(ctx, cfg, admissionWait(timeout), func(k string) (string, bool) {
+		v := getenv(k)
+		return v, v != ""
+	})
+	var full *admission.ContentionError
+	if errors.As(err, &full) {
+		return skipTests(ctx, binary, args[1:], host, stdio, marker, testproto.Contention, full.Error(), full.Hints())
+	}
+	if err != nil {
+		return fmt.Errorf("ktest vm-exec: %w", err)
+	}
+	defer slot.Close()
+
 	bound := time.Duration(0)
 	if timeout > 0 {
 		bound = timeout + hardBoundMargin
@@ -431,22 +448,23 @@ func envLookup(env []string, key string) string {
 	return v
 }
 
-// unavailableBanner is the SKIP banner for a pass whose tests get no
-// kernel: KTEST_UNAVAILABLE's category and reason.
-func unavailableBanner(getenv func(string) string) string {
+// unavailable is why a pass's tests get no kernel: KTEST_UNAVAILABLE's
+// category and reason.
+func unavailable(getenv func(string) string) (testproto.Category, string) {
 	u := getenv(testproto.EnvUnavailable)
 	cat, reason, ok := strings.Cut(u, ": ")
 	if u == "" || !ok {
-		cat, reason = string(testproto.NoKernel), "ktest --vm exported no kernel for this pass"
+		return testproto.NoKernel, "ktest --vm exported no kernel for this pass"
 	}
-	return testproto.BannerLine(testproto.Category(cat), reason)
+	return testproto.Category(cat), reason
 }
 
 // skipTests stands in for a test binary that cannot boot: it lists the
 // binary's top-level tests that -test.run selects (running it on the host
 // with -test.list, which runs no test) and reports each one skipped with
-// banner, as the test itself would have under kerneltest.
-func skipTests(ctx context.Context, binary string, args []string, host vmExecHost, stdio IO, marker, banner string) error {
+// the SKIP banner, as the test itself would have under kerneltest, with a
+// skip sidecar each in the run's directory.
+func skipTests(ctx context.Context, binary string, args []string, host vmExecHost, stdio IO, marker string, cat testproto.Category, reason string, hints []string) error {
 	pattern := ".*"
 	for i, a := range args {
 		name, v, ok := strings.Cut(strings.TrimPrefix(a, "-"), "=")
@@ -468,6 +486,8 @@ func skipTests(ctx context.Context, binary string, args []string, host vmExecHos
 	if err != nil {
 		return fmt.Errorf("ktest vm-exec: list the tests of %s to skip them: %w", binary, err)
 	}
+	banner := strings.ReplaceAll(testproto.Banner(cat, reason, hints...), "\n", "\n    ")
+	runDir := envLookup(host.env, testproto.EnvSidecarDir)
 	var b strings.Builder
 	for _, name := range strings.Fields(string(out)) {
 		if !strings.HasPrefix(name, "Test") {
@@ -476,10 +496,36 @@ func skipTests(ctx context.Context, binary string, args []string, host vmExecHos
 		fmt.Fprintf(&b, "%s=== RUN   %s\n", marker, name)
 		fmt.Fprintf(&b, "    %s\n", banner)
 		fmt.Fprintf(&b, "%s--- SKIP: %s (0.00s)\n", marker, name)
+		if runDir != "" {
+			rec := testproto.SkipRecord{RunID: envLookup(host.env, testproto.EnvRunID), Package: host.dir, Test: name,
+				Category: cat, Reason: reason, Host: testproto.TakeHostSnapshot()}
+			if _, err := testproto.WriteSkip(runDir, rec); err != nil {
+				fmt.Fprintf(stdio.Stderr, "ktest: warning: write skip sidecar: %v\n", err)
+				runDir = ""
+			}
+		}
 	}
 	fmt.Fprintf(&b, "%sPASS\n", marker)
 	_, err = io.WriteString(stdio.Stdout, b.String())
 	return err
+}
+
+// admissionWait is how long a guest waits for the host to have room
+// before its tests skip as contention: five minutes, and at most half the
+// binary's -test.timeout, so that go's own timer (which runs from the
+// wrapper's start) never kills a waiting guest.
+func admissionWait(timeout time.Duration) time.Duration {
+	const wait = 5 * time.Minute
+	if timeout > 0 && timeout/2 < wait {
+		return timeout / 2
+	}
+	return wait
+}
+
+// admit takes the guest's host-wide admission slot (docs/spec.md §17).
+func admit(ctx context.Context, cfg vmenv.Config, wait time.Duration, lookupenv func(string) (string, bool)) (*admission.Slot, error) {
+	need := admission.GuestNeed(cfg.CPUs, int64(cfg.MemoryMB), cfg.Accel != "kvm")
+	return admission.Options{Dir: admission.DefaultDir(lookupenv)}.Acquire(ctx, need, wait)
 }
 
 // acquireJobSlot takes one of the run's --vm-jobs slots (flock on a file

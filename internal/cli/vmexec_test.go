@@ -51,6 +51,8 @@ func newVMExecFixture(t *testing.T) *vmExecFixture {
 		"KTEST_KERNEL_RELEASE=6.1.0-test",
 		"KTEST_SIDECAR_DIR=" + f.sidecars,
 		"GOCACHE=" + f.gocache,
+		"KTEST_ADMISSION_DIR=" + filepath.Join(root, "admission"),
+		"KTEST_RUN_ID=r1",
 		"HOME=/nonexistent",
 		"FOO=bar",
 	}
@@ -284,5 +286,38 @@ func TestOutermost(t *testing.T) {
 	got := outermost([]string{"/a/b", "/a", "/c", "/ab", "/a/b/c", "/c"})
 	if want := []string{"/a", "/ab", "/c"}; !slices.Equal(got, want) {
 		t.Errorf("outermost = %q, want %q", got, want)
+	}
+}
+
+// TestVMExecHostFull: a guest the host cannot admit (more memory than the
+// host has) boots nothing; each selected test skips as contention with the
+// admission's reason and hints, and a skip sidecar each.
+func TestVMExecHostFull(t *testing.T) {
+	f := newVMExecFixture(t)
+	cfg := vmenv.Config{CPUs: 2, MemoryMB: vmenv.MaxMemoryMB, Accel: "tcg", Transport: vmenv.TransportVirtiofs, QEMU: "/usr/bin/qemu-system-x86_64"}
+	f.env = append(f.env, cfg.EnvVar())
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err, _, stdout, _ := f.run(t, []string{self, "-test.run=^TestOutermost$"}, func(vmm.Spec) (*vmm.Result, error) {
+		t.Fatal("booted a guest the host cannot hold")
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"=== RUN   TestOutermost\n    ktest: SKIP: contention: host admission: no slot for a guest needing", "\n      hint: other guests filled", "--- SKIP: TestOutermost (0.00s)\nPASS\n"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, stdout)
+		}
+	}
+	skips, _ := filepath.Glob(filepath.Join(f.sidecars, "skips", "*.json"))
+	if len(skips) != 1 {
+		t.Fatalf("skip sidecars %q, want one", skips)
+	}
+	data, _ := os.ReadFile(skips[0])
+	if !strings.Contains(string(data), `"category":"contention"`) || !strings.Contains(string(data), `"test":"TestOutermost"`) || !strings.Contains(string(data), `"run_id":"r1"`) {
+		t.Errorf("skip sidecar %s", data)
 	}
 }
