@@ -105,7 +105,8 @@ type VMKernel struct {
 }
 
 // CheckVMKernel reads k's configuration (the cache entry's ktest/config,
-// else /boot/config-RELEASE under hostRoot) and its modules (ktest/modules,
+// or one beside the image laid out as an entry, else /boot/config-RELEASE
+// under hostRoot) and its modules (ktest/modules,
 // else /lib/modules/RELEASE) to see whether its guests can use virtio-fs
 // or the initramfs transport.
 func CheckVMKernel(k *Kernel, hostRoot string) VMKernel {
@@ -113,9 +114,15 @@ func CheckVMKernel(k *Kernel, hostRoot string) VMKernel {
 		hostRoot = "/"
 	}
 	var configPath, modulesDir string
+	entryDir := filepath.Dir(k.Path)
 	if k.Entry != nil {
-		configPath = filepath.Join(k.Entry.Dir, "ktest", "config")
-		modulesDir = filepath.Join(k.Entry.Dir, "ktest", "modules")
+		entryDir = k.Entry.Dir
+	}
+	if fi, err := os.Stat(filepath.Join(entryDir, "ktest", "config")); err == nil && fi.Mode().IsRegular() || k.Entry != nil {
+		// A cache entry, or an image laid out as one (a copy of an entry
+		// outside the cache root): what the engine boots with.
+		configPath = filepath.Join(entryDir, "ktest", "config")
+		modulesDir = filepath.Join(entryDir, "ktest", "modules")
 	} else if rel := k.Image.Release; rel != "" {
 		configPath = filepath.Join(hostRoot, "boot", "config-"+rel)
 		modulesDir = filepath.Join(hostRoot, "lib", "modules", rel)
