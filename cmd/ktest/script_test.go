@@ -23,9 +23,15 @@ import (
 	"github.com/ktest-dev/ktest/internal/reaper"
 
 	"github.com/ktest-dev/ktest/internal/testkernel"
+	"github.com/ktest-dev/ktest/internal/vminit"
 )
 
 func TestMain(m *testing.M) {
+	if vminit.Requested() {
+		// This binary, as the "ktest" of the scripts, is the init of the
+		// --vm guests they boot (vmm's Spec.Init is os.Executable()).
+		os.Exit(vminit.Main())
+	}
 	// In-process runs (run(...) in tests) re-execute this binary as
 	// "ktest", which testscript dispatches to main, as the supervisor.
 	reaper.Enable()
