@@ -498,7 +498,10 @@ func skipTests(ctx context.Context, binary string, args []string, host vmExecHos
 		fmt.Fprintf(&b, "%s--- SKIP: %s (0.00s)\n", marker, name)
 		if runDir != "" {
 			rec := testproto.SkipRecord{RunID: envLookup(host.env, testproto.EnvRunID), Package: host.dir, Test: name,
-				Category: cat, Reason: reason, Host: testproto.TakeHostSnapshot()}
+				Category: cat, Reason: reason, Host: testproto.TakeHostSnapshot(), RunSource: "local"}
+			if envLookup(host.env, testproto.EnvKtstrCI) != "" || envLookup(host.env, testproto.EnvCI) != "" {
+				rec.RunSource = "ci"
+			}
 			if _, err := testproto.WriteSkip(runDir, rec); err != nil {
 				fmt.Fprintf(stdio.Stderr, "ktest: warning: write skip sidecar: %v\n", err)
 				runDir = ""
