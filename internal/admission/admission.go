@@ -227,7 +227,7 @@ func (a *attempt) run(ctx context.Context, deadline time.Time) (*Slot, error) {
 	}
 	defer unix.Close(ledger)
 
-	held, free, err := a.readSlots()
+	nums, held, free, err := a.readSlots()
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (a *attempt) run(ctx context.Context, deadline time.Time) (*Slot, error) {
 			a.res.MemAvailableMB, a.inUse.MemoryMB, a.reserve)
 		return nil, nil
 	}
-	return a.take(free)
+	return a.take(nums, free)
 }
 
 // lockLedger opens the ledger and takes its LOCK_EX, retrying with a short
@@ -282,13 +282,14 @@ func lockLedger(ctx context.Context, dirFD int, dir string, deadline time.Time) 
 	}
 }
 
-// readSlots returns the claims of held slots and the numbers of free ones
-// (in increasing order). Slot names that are not regular files are
-// skipped: they neither count nor are used.
-func (a *attempt) readSlots() (held []Need, free []int, err error) {
-	nums, err := a.slotNumbers()
+// readSlots returns the numbers of all slot names, the claims of held
+// slots and the numbers of free ones (both lists in increasing order).
+// Slot names that are not regular files are skipped: they neither count
+// nor are used.
+func (a *attempt) readSlots() (nums []int, held []Need, free []int, err error) {
+	nums, err = a.slotNumbers()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, n := range nums {
 		fd, err := openAt(a.dirFD, a.dir, slotName(n), false, false)
@@ -311,7 +312,7 @@ func (a *attempt) readSlots() (held []Need, free []int, err error) {
 		}
 		unix.Close(fd)
 	}
-	return held, free, nil
+	return nums, held, free, nil
 }
 
 // slotNumbers lists the N of every "slot.N" in the directory, sorted.
@@ -337,15 +338,19 @@ func (a *attempt) slotNumbers() ([]int, error) {
 }
 
 // take claims the first usable free slot, or creates the lowest missing
-// one, writing the claim while the ledger is still held.
-func (a *attempt) take(free []int) (*Slot, error) {
+// one, writing the claim while the ledger is still held. Held and
+// unusable names (all of nums that are not free) are never opened for
+// writing: closing such a descriptor would wake the waiters for nothing.
+func (a *attempt) take(nums, free []int) (*Slot, error) {
 	candidates := append([]int(nil), free...)
 	for n, i := 0, 0; n < maxSlots && len(candidates) < len(free)+8; n++ {
-		if i < len(free) && free[i] == n {
+		for i < len(nums) && nums[i] < n {
 			i++
-			continue
 		}
-		candidates = append(candidates, n) // possibly missing: created below
+		if i < len(nums) && nums[i] == n {
+			continue // exists: free ones are already candidates
+		}
+		candidates = append(candidates, n) // missing: created below
 	}
 	var firstErr error
 	for _, n := range candidates {

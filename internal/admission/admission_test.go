@@ -251,3 +251,36 @@ func TestDefaultDir(t *testing.T) {
 		t.Errorf("DefaultDir = %q", got)
 	}
 }
+
+// Another guest's admission does not wake a waiter: only releases do (an
+// admitter never opens a held slot for writing).
+func TestAdmissionDoesNotWakeWaiters(t *testing.T) {
+	old := PollInterval
+	PollInterval = time.Hour
+	t.Cleanup(func() { PollInterval = old })
+	dir := t.TempDir()
+	s, err := oneCPU(dir).Acquire(t.Context(), small, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	scans.Lock()
+	before := scans.n
+	scans.Unlock()
+	ch := acquireAsync(oneCPU(dir), small, 1500*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	// A bigger host's view, so that this one is admitted beside the holder.
+	other, err := Options{Dir: dir, Resources: fakeHost(3, 4096), ReserveMB: -1}.Acquire(t.Context(), small, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	r := <-ch
+	wantContention(t, r.err, "no CPU left")
+	scans.Lock()
+	n := scans.n - before
+	scans.Unlock()
+	if n > 4 { // the waiter's 3 looks and the other admitter's one
+		t.Errorf("%d looks: the other admission woke the waiter", n)
+	}
+}

@@ -52,11 +52,11 @@ func openAt(dirFD int, dir, name string, write, create bool) (int, error) {
 				continue
 			}
 			if err != nil {
-				return -1, fmt.Errorf("create %w", &fs.PathError{Op: "open", Path: path, Err: err})
+				return -1, fmt.Errorf("create %s: %w", path, err)
 			}
 			created = true
 		case err != nil:
-			return -1, fmt.Errorf("stat %w", &fs.PathError{Op: "fstatat", Path: path, Err: err})
+			return -1, fmt.Errorf("stat %s: %w", path, err)
 		case st.Mode&unix.S_IFMT != unix.S_IFREG:
 			return -1, &UnsafeFileError{Path: path, Reason: describe(path, "a regular file")}
 		default:
@@ -70,7 +70,7 @@ func openAt(dirFD int, dir, name string, write, create bool) (int, error) {
 			case errors.Is(err, unix.ELOOP):
 				return -1, &UnsafeFileError{Path: path, Reason: describe(path, "a regular file")}
 			case err != nil:
-				return -1, fmt.Errorf("open %w", &fs.PathError{Op: "open", Path: path, Err: err})
+				return -1, fmt.Errorf("open %s: %w", path, err)
 			}
 		}
 		if err := unix.Fstat(fd, &st); err != nil {
