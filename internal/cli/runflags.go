@@ -14,7 +14,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/runner"
 	"github.com/ktest-dev/ktest/internal/termtext"
-	"github.com/ktest-dev/ktest/internal/vmenv"
+	"github.com/ktest-dev/ktest/internal/vmconfig"
 )
 
 // runFlags are ktest's own flags of the run form: long flags (--name), first
@@ -67,11 +67,10 @@ func newRunFlags() *runFlags {
 	f.expect["fetch"] = "true or false"
 	f.set.BoolVar(&f.vmOn, "vm", false, "run each test binary inside the kernel, booted under QEMU (go test -exec 'ktest vm-exec'); see --vm-*")
 	f.expect["vm"] = "true or false"
-	f.vm.CPUs, f.vm.MemoryMB = vmenv.DefaultCPUs, vmenv.DefaultMemoryMB
-	f.set.Var(countValue{p: &f.vm.CPUs, min: 1, max: vmenv.MaxCPUs}, "vm-cpus", "with --vm, give each guest `N` virtual CPUs")
-	f.expect["vm-cpus"] = fmt.Sprintf("a number of CPUs from 1 to %d", vmenv.MaxCPUs)
-	f.set.Var(memoryValue{&f.vm.MemoryMB}, "vm-memory", "with --vm, give each guest `SIZE` of memory: MiB (512), or with a unit (512M, 1G)")
-	f.expect["vm-memory"] = fmt.Sprintf("a size from %d MiB to %d GiB: a number of MiB (512) or with a unit M or G (512M, 2G)", vmenv.MinMemoryMB, vmenv.MaxMemoryMB>>10)
+	f.set.Var(vmCPUsValue{&f.vm.CPUs}, "vm-cpus", "with --vm, give each guest `N` virtual CPUs (default the module's .ktest.toml, else 2)")
+	f.expect["vm-cpus"] = fmt.Sprintf("a number of vCPUs from 1 to %d", vmconfig.MaxCPUs)
+	f.set.Var(memoryValue{&f.vm.MemoryMB}, "vm-memory", "with --vm, give each guest `SIZE` of memory as QEMU's -m reads it: MiB (512), or 512M, 2G (default the module's .ktest.toml, else 1G)")
+	f.expect["vm-memory"] = fmt.Sprintf("a size from %d MiB to %d GiB: a number of MiB (512) or with a unit K, M, G or T (512M, 2G)", vmconfig.MinMemoryMB, vmconfig.MaxMemoryMB>>10)
 	f.set.Var(countValue{p: &f.vm.Jobs, min: 1, max: runner.MaxVMJobs}, "vm-jobs", "with --vm, boot at most `N` guests of this run at once (default go test's -p)")
 	f.expect["vm-jobs"] = fmt.Sprintf("a number of guests from 1 to %d", runner.MaxVMJobs)
 	f.set.BoolVar(&f.help, "help", false, "print this help")
@@ -267,48 +266,43 @@ func (v countValue) Set(s string) error {
 	return nil
 }
 
-// memoryValue parses --vm-memory into MiB: a bare number is MiB, as QEMU's
-// -m reads it; M, MB, MiB, G, GB and GiB (any case) are binary units.
+// vmCPUsValue parses --vm-cpus as .ktest.toml's cpus is parsed.
+type vmCPUsValue struct{ p *int }
+
+func (v vmCPUsValue) String() string {
+	if v.p == nil || *v.p == 0 {
+		return ""
+	}
+	return strconv.Itoa(*v.p)
+}
+
+func (v vmCPUsValue) Set(s string) error {
+	n, err := vmconfig.ParseCPUs(s)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+// memoryValue parses --vm-memory into MiB as .ktest.toml's memory is
+// parsed: QEMU's -m syntax, a bare number meaning MiB.
 type memoryValue struct{ p *int }
 
 func (v memoryValue) String() string {
-	if v.p == nil {
+	if v.p == nil || *v.p == 0 {
 		return ""
-	}
-	if *v.p%1024 == 0 {
-		return fmt.Sprintf("%dG", *v.p/1024)
 	}
 	return fmt.Sprintf("%dM", *v.p)
 }
 
 func (v memoryValue) Set(s string) error {
-	mb, err := parseMemoryMB(s)
+	mb, err := vmconfig.ParseMemory(s)
 	if err != nil {
 		return err
 	}
-	*v.p = mb
+	*v.p = int(mb)
 	return nil
-}
-
-func parseMemoryMB(s string) (int, error) {
-	num := strings.TrimRight(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-	unit := strings.ToLower(s[len(num):])
-	mult := 0
-	switch unit {
-	case "", "m", "mb", "mib":
-		mult = 1
-	case "g", "gb", "gib":
-		mult = 1024
-	}
-	n, err := strconv.Atoi(num)
-	if mult == 0 || err != nil || n <= 0 || n > vmenv.MaxMemoryMB/mult {
-		return 0, errors.New("not a memory size")
-	}
-	mb := n * mult
-	if mb < vmenv.MinMemoryMB {
-		return 0, errors.New("too small")
-	}
-	return mb, nil
 }
 
 // kernelList is the repeatable --kernel: each occurrence adds a kernel,

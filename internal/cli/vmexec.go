@@ -21,9 +21,11 @@ import (
 	"github.com/ktest-dev/ktest/internal/admission"
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/jobslot"
+	"github.com/ktest-dev/ktest/internal/resultcache"
 	"github.com/ktest-dev/ktest/internal/runner"
 	"github.com/ktest-dev/ktest/internal/termtext"
 	"github.com/ktest-dev/ktest/internal/testproto"
+	"github.com/ktest-dev/ktest/internal/vmconfig"
 	"github.com/ktest-dev/ktest/internal/vmenv"
 	"github.com/ktest-dev/ktest/internal/vmm"
 )
@@ -94,8 +96,28 @@ func vmExec(ctx context.Context, args []string, stdio IO, host vmExecHost) error
 		return skipTests(ctx, binary, args[1:], host, stdio, marker, cat, reason, nil)
 	}
 
-	// Seams for admission (host-wide slots) and the result cache: both
-	// are wired here when their packages land.
+	// The guest's shape: --vm-cpus and --vm-memory over the package's
+	// .ktest.toml over the defaults (docs/spec.md §19).
+	shape, _, err := vmconfig.Resolve(host.dir, vmconfig.VM{CPUs: cfg.CPUs, MemoryMB: int64(cfg.MemoryMB), Modules: cfg.Modules, Setup: cfg.Setup})
+	if err != nil {
+		return hint.Wrap(fmt.Errorf("ktest vm-exec: %w", err), "fix the module's "+vmconfig.FileName+" (docs/spec.md §19)")
+	}
+	lookupenv := func(k string) (string, bool) {
+		v := getenv(k)
+		return v, v != ""
+	}
+
+	// ktest's own result cache: go test keeps none under -exec. A hit
+	// replays the passing run's output byte for byte and boots nothing.
+	results := openResults(cfg, binary, kernel, args[1:], host, shape, lookupenv)
+	if results != nil {
+		if e, ok := results.cache.Get(results.key); ok {
+			return e.Replay(stdio.Stdout, stdio.Stderr)
+		}
+	}
+
+	// The run's own bound on guests (--vm-jobs) first, so that its queued
+	// guests hold no host slot.
 	release, err := acquireJobSlot(ctx, cfg)
 	if err != nil {
 		return err
@@ -105,10 +127,7 @@ func vmExec(ctx context.Context, args []string, stdio IO, host vmExecHost) error
 	timeout := testTimeout(args[1:])
 	// Then the host-wide slot, shared by every ktest on the host: a full
 	// host means a wait, then each test's contention SKIP, never an OOM.
-	slot, err := admit(ctx, cfg, admissionWait(timeout), func(k string) (string, bool) {
-		v := getenv(k)
-		return v, v != ""
-	})
+	slot, err := admit(ctx, shape, cfg.Accel, admissionWait(timeout), lookupenv)
 	var full *admission.ContentionError
 	if errors.As(err, &full) {
 		return skipTests(ctx, binary, args[1:], host, stdio, marker, testproto.Contention, full.Error(), full.Hints())
@@ -129,11 +148,17 @@ func vmExec(ctx context.Context, args []string, stdio IO, host vmExecHost) error
 		defer signal.Stop(ch)
 		signals = ch
 	}
-	tracker := &runTracker{w: stdio.Stdout}
+	stdout, stderr := stdio.Stdout, stdio.Stderr
+	var rec *resultcache.Recorder
+	if results != nil {
+		rec = resultcache.NewRecorder(stdout, stderr, resultcache.MaxEntryBytes)
+		stdout, stderr = rec.Stdout(), rec.Stderr()
+	}
+	tracker := &runTracker{w: stdout}
 	spec := vmm.Spec{
 		Kernel:    kernel,
-		CPUs:      cfg.CPUs,
-		MemoryMB:  cfg.MemoryMB,
+		CPUs:      shape.CPUs,
+		MemoryMB:  int(shape.MemoryMB),
 		Accel:     cfg.Accel,
 		QEMU:      cfg.QEMU,
 		Virtiofsd: cfg.Virtiofsd,
@@ -141,15 +166,23 @@ func vmExec(ctx context.Context, args []string, stdio IO, host vmExecHost) error
 		Env:       guestEnv(host.env),
 		Dir:       host.dir,
 		Writable:  writableDirs(host.dir, binary, args[1:], getenv),
-		Modules:   cfg.Modules,
-		Setup:     cfg.Setup,
+		Modules:   shape.Modules,
+		Setup:     shape.Setup,
 		Stdout:    tracker,
-		Stderr:    stdio.Stderr,
+		Stderr:    stderr,
 		Signals:   signals,
 		Timeout:   bound,
 	}
+	started := time.Now()
 	res, err := host.engine(ctx, spec)
 	tracker.flush()
+	if results != nil && err == nil && res != nil && res.ExitCode == 0 {
+		if e, ok := rec.Entry(0, time.Since(started)); ok {
+			if err := results.cache.Put(results.key, e); err != nil {
+				fmt.Fprintf(stdio.Stderr, "ktest: warning: store the passing run in ktest's result cache: %v\n", err)
+			}
+		}
+	}
 	return vmExecResult(res, err, vmExecReport{
 		stderr: stdio.Stderr, release: kernelRelease(getenv, kernel), binary: binary,
 		running: tracker.running(), bound: bound, timeout: timeout, sidecarDir: getenv(testproto.EnvSidecarDir),
@@ -526,9 +559,50 @@ func admissionWait(timeout time.Duration) time.Duration {
 }
 
 // admit takes the guest's host-wide admission slot (docs/spec.md §17).
-func admit(ctx context.Context, cfg vmenv.Config, wait time.Duration, lookupenv func(string) (string, bool)) (*admission.Slot, error) {
-	need := admission.GuestNeed(cfg.CPUs, int64(cfg.MemoryMB), cfg.Accel != "kvm")
+func admit(ctx context.Context, shape vmconfig.VM, accel string, wait time.Duration, lookupenv func(string) (string, bool)) (*admission.Slot, error) {
+	need := admission.GuestNeed(shape.CPUs, shape.MemoryMB, accel != "kvm")
 	return admission.Options{Dir: admission.DefaultDir(lookupenv)}.Acquire(ctx, need, wait)
+}
+
+// vmResults is a run's place in ktest's result cache.
+type vmResults struct {
+	cache *resultcache.Cache
+	key   resultcache.Key
+}
+
+// openResults is the run's result cache entry, nil when the run bypasses
+// the cache (-count, coverage, profiles, a test's own flags: see
+// resultcache.Bypass) or the cache cannot be used: a cache is an
+// optimisation, never a reason to fail a run.
+func openResults(cfg vmenv.Config, binary, kernel string, args []string, host vmExecHost, shape vmconfig.VM, lookupenv func(string) (string, bool)) *vmResults {
+	if !cfg.ResultCache {
+		return nil
+	}
+	if _, ok := resultcache.Bypass(args, host.env); !ok {
+		return nil
+	}
+	dir, err := resultcache.DefaultDir(lookupenv)
+	if err != nil {
+		return nil
+	}
+	kernelHash, err := fileSHA256(kernel)
+	if err != nil {
+		return nil
+	}
+	key, err := resultcache.Inputs{
+		Binary: binary, KernelKey: envLookup(host.env, testproto.EnvKernelCacheKey), KernelHash: kernelHash,
+		Args: args, Dir: host.dir, Env: host.env,
+		Shape: resultcache.Shape{CPUs: shape.CPUs, MemoryMB: shape.MemoryMB, Modules: shape.Modules, Setup: shape.Setup,
+			Accel: cfg.Accel, Extra: []string{"transport=" + cfg.Transport}},
+	}.Key()
+	if err != nil {
+		return nil
+	}
+	c, err := resultcache.Open(dir, resultcache.DefaultMaxBytes)
+	if err != nil {
+		return nil
+	}
+	return &vmResults{cache: c, key: key}
 }
 
 // acquireJobSlot takes one of the run's --vm-jobs slots (flock on a file

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/runner"
+	"github.com/ktest-dev/ktest/internal/vmconfig"
 	"github.com/ktest-dev/ktest/internal/vmenv"
 	"github.com/ktest-dev/ktest/internal/vmm"
 )
@@ -294,7 +295,7 @@ func TestOutermost(t *testing.T) {
 // admission's reason and hints, and a skip sidecar each.
 func TestVMExecHostFull(t *testing.T) {
 	f := newVMExecFixture(t)
-	cfg := vmenv.Config{CPUs: 2, MemoryMB: vmenv.MaxMemoryMB, Accel: "tcg", Transport: vmenv.TransportVirtiofs, QEMU: "/usr/bin/qemu-system-x86_64"}
+	cfg := vmenv.Config{CPUs: 2, MemoryMB: vmconfig.MaxMemoryMB, Accel: "tcg", Transport: vmenv.TransportVirtiofs, QEMU: "/usr/bin/qemu-system-x86_64"}
 	f.env = append(f.env, cfg.EnvVar())
 	self, err := os.Executable()
 	if err != nil {
@@ -319,5 +320,91 @@ func TestVMExecHostFull(t *testing.T) {
 	data, _ := os.ReadFile(skips[0])
 	if !strings.Contains(string(data), `"category":"contention"`) || !strings.Contains(string(data), `"test":"TestOutermost"`) || !strings.Contains(string(data), `"run_id":"r1"`) {
 		t.Errorf("skip sidecar %s", data)
+	}
+}
+
+// TestVMExecShape: without --vm-cpus and --vm-memory the package's
+// .ktest.toml sizes the guest and gives its modules and setup; the flags
+// win over the file; without either, 2 vCPUs and 1 GiB. A broken file is
+// exit 3 naming it, before anything boots.
+func TestVMExecShape(t *testing.T) {
+	f := newVMExecFixture(t)
+	f.env = append(f.env, vmenv.Config{Accel: "tcg", Transport: vmenv.TransportVirtiofs}.EnvVar())
+	_, spec, _, _ := f.run(t, []string{f.binary}, exited(0))
+	if spec.CPUs != 2 || spec.MemoryMB != 1024 || len(spec.Modules) != 0 || len(spec.Setup) != 0 {
+		t.Errorf("defaults: %d CPUs, %d MiB, modules %q, setup %q", spec.CPUs, spec.MemoryMB, spec.Modules, spec.Setup)
+	}
+	toml := filepath.Join(f.module, ".ktest.toml")
+	if err := os.WriteFile(toml, []byte("[vm]\ncpus = 3\nmemory = \"512M\"\nmodules = [\"dummy\"]\nsetup = [\"ip link set lo up\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, spec, _, _ = f.run(t, []string{f.binary}, exited(0))
+	if spec.CPUs != 3 || spec.MemoryMB != 512 || !slices.Equal(spec.Modules, []string{"dummy"}) || !slices.Equal(spec.Setup, []string{"ip link set lo up"}) {
+		t.Errorf(".ktest.toml: %d CPUs, %d MiB, modules %q, setup %q", spec.CPUs, spec.MemoryMB, spec.Modules, spec.Setup)
+	}
+	f.env = append(f.env, vmenv.Config{CPUs: 1, MemoryMB: 2048, Accel: "tcg", Transport: vmenv.TransportVirtiofs}.EnvVar())
+	_, spec, _, _ = f.run(t, []string{f.binary}, exited(0))
+	if spec.CPUs != 1 || spec.MemoryMB != 2048 || !slices.Equal(spec.Modules, []string{"dummy"}) {
+		t.Errorf("flags over the file: %d CPUs, %d MiB, modules %q", spec.CPUs, spec.MemoryMB, spec.Modules)
+	}
+	if err := os.WriteFile(toml, []byte("[vm]\ncpu = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err, _, _, _ := f.run(t, []string{f.binary}, func(vmm.Spec) (*vmm.Result, error) {
+		t.Error("booted with a broken .ktest.toml")
+		return nil, nil
+	})
+	if err == nil || !strings.Contains(err.Error(), ".ktest.toml:2") || runner.ExitCode(err) != 3 {
+		t.Errorf("broken file: %v (exit %d)", err, runner.ExitCode(err))
+	}
+}
+
+// TestVMExecResultCache: a passing run is stored and replayed byte for
+// byte without booting; -test.count bypasses the cache; a failing run is
+// not stored; another kernel image is another key.
+func TestVMExecResultCache(t *testing.T) {
+	f := newVMExecFixture(t)
+	cacheHome := t.TempDir()
+	kernel := filepath.Join(t.TempDir(), "bzImage")
+	for path, data := range map[string]string{f.binary: "binary", kernel: "kernel one"} {
+		if err := os.WriteFile(path, []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.env = append(f.env, "XDG_CACHE_HOME="+cacheHome, "KTSTR_TEST_KERNEL="+kernel,
+		vmenv.Config{CPUs: 2, MemoryMB: 1024, Accel: "tcg", Transport: vmenv.TransportVirtiofs, ResultCache: true}.EnvVar())
+	boots := 0
+	engine := func(code int) func(s vmm.Spec) (*vmm.Result, error) {
+		return func(s vmm.Spec) (*vmm.Result, error) {
+			boots++
+			s.Stdout.Write([]byte("=== RUN   TestA\n"))
+			s.Stderr.Write([]byte("to stderr\n"))
+			s.Stdout.Write([]byte("--- PASS: TestA (0.00s)\nPASS\n"))
+			return &vmm.Result{ExitCode: code}, nil
+		}
+	}
+	args := []string{f.binary, "-test.paniconexit0", "-test.timeout=10m0s", "-test.v=test2json"}
+	err, _, out1, err1 := f.run(t, args, engine(0))
+	if err != nil || boots != 1 {
+		t.Fatalf("first run: %v, %d boots", err, boots)
+	}
+	err, _, out2, err2 := f.run(t, args, engine(0))
+	if err != nil || boots != 1 || out2 != out1 || err2 != err1 {
+		t.Errorf("second run: %v, %d boots; stdout %q (first %q), stderr %q (first %q)", err, boots, out2, out1, err2, err1)
+	}
+	if _, _, _, _ = f.run(t, append(args, "-test.count=1"), engine(0)); boots != 2 {
+		t.Errorf("-count=1: %d boots, want a fresh run", boots)
+	}
+	if err, _, _, _ := f.run(t, append(args, "-test.run=X"), engine(1)); runner.ExitCode(err) != 1 || boots != 3 {
+		t.Errorf("failing run: %v, %d boots", err, boots)
+	}
+	if err, _, _, _ := f.run(t, append(args, "-test.run=X"), engine(0)); err != nil || boots != 4 {
+		t.Errorf("after a failure: %v, %d boots, want a fresh run (failures are not stored)", err, boots)
+	}
+	if err := os.WriteFile(kernel, []byte("kernel two"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, _ = f.run(t, args, engine(0)); boots != 5 {
+		t.Errorf("another kernel: %d boots, want a fresh run", boots)
 	}
 }

@@ -237,9 +237,9 @@ func combine(passes []*kernelPass) *Result {
 // printDryRunPasses is --dry-run: printDryRun for a run on one kernel; for
 // several, each kernel's pass under its header, with the environment that
 // pass would export, the shard's packages listed once.
-func printDryRunPasses(opts Options, passes []*kernelPass, cmd goCommand, shardPkgs []string, shardBy string) {
+func printDryRunPasses(opts Options, passes []*kernelPass, vm *vmPlan, cmd goCommand, shardPkgs []string, shardBy string) {
 	if len(passes) == 1 {
-		printDryRun(opts, passes[0], cmd, shardPkgs, shardBy)
+		printDryRun(opts, passes[0], vm, cmd, shardPkgs, shardBy)
 		return
 	}
 	fmt.Fprintf(opts.Stdout, "%d kernels, one pass each, in this order:\n", len(passes))
@@ -249,6 +249,6 @@ func printDryRunPasses(opts Options, passes []*kernelPass, cmd goCommand, shardP
 			passOpts.Shard = Shard{} // listed with the first pass
 		}
 		fmt.Fprintln(opts.Stdout, p.header())
-		printDryRun(passOpts, p, cmd, shardPkgs, shardBy)
+		printDryRun(passOpts, p, vm, cmd, shardPkgs, shardBy)
 	}
 }

@@ -133,7 +133,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.DryRun {
 		// Before the lock: a dry run locks, creates and runs nothing, so it
 		// never waits for another process's lock either.
-		printDryRunPasses(opts, passes, cmd, shardPkgs, shardBy)
+		printDryRunPasses(opts, passes, vm, cmd, shardPkgs, shardBy)
 		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/shellword"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/internal/termtext"
+	"github.com/ktest-dev/ktest/internal/vmconfig"
 	"github.com/ktest-dev/ktest/internal/vmenv"
 )
 
@@ -30,6 +31,10 @@ type vmPlan struct {
 	jobs    int
 	slots   bool
 	jobsDir string
+	// shape is the guests' of the main module: flags over its
+	// .ktest.toml (shapeFile, "" without one) over the defaults.
+	shape     vmconfig.VM
+	shapeFile string
 }
 
 // checkUserExec refuses a -exec of the user's own under --vm: go test
@@ -137,8 +142,20 @@ func planVM(opts Options, passes []*kernelPass) (*vmPlan, error) {
 		plan.jobs = runtime.GOMAXPROCS(0)
 	}
 
+	// The shape the main module's packages get (each package's vm-exec
+	// resolves its own module's file); a broken file fails the run now.
+	dir := opts.Dir
+	if dir == "" {
+		dir, _ = os.Getwd()
+	}
+	plan.shape, plan.shapeFile, err = vmconfig.Resolve(dir, vmconfig.VM{CPUs: vm.CPUs, MemoryMB: int64(vm.MemoryMB), Modules: vm.Modules, Setup: vm.Setup})
+	if err != nil {
+		return nil, hint.Wrap(err, "fix the module's "+vmconfig.FileName+" (docs/spec.md §19)")
+	}
+
 	var errs []error
 	for _, pass := range passes {
+		// The flags only: vm-exec layers them over the package's file.
 		pass.vm = &vmenv.Config{CPUs: vm.CPUs, MemoryMB: vm.MemoryMB, Accel: pass.pre.KVM.Accel, QEMU: tools.QEMU,
 			Modules: vm.Modules, Setup: vm.Setup, ResultCache: true}
 		k := pass.pre.Kernel()
@@ -221,9 +238,19 @@ func (pass *kernelPass) vmEnv() []string {
 }
 
 // vmLine describes the pass's guests for --dry-run.
-func (pass *kernelPass) vmLine() string {
+func (p *vmPlan) vmLine(pass *kernelPass) string {
 	c := pass.vm
-	s := fmt.Sprintf("vm: %d CPUs, %d MiB, accel %s, transport %s, qemu %s", c.CPUs, c.MemoryMB, c.Accel, c.Transport, c.QEMU)
+	s := fmt.Sprintf("vm: %d CPUs, %d MiB", p.shape.CPUs, p.shape.MemoryMB)
+	if p.shapeFile != "" {
+		s += " (flags over " + p.shapeFile + ")"
+	}
+	if len(p.shape.Modules) > 0 {
+		s += ", modules " + strings.Join(p.shape.Modules, " ")
+	}
+	if len(p.shape.Setup) > 0 {
+		s += fmt.Sprintf(", %d setup commands", len(p.shape.Setup))
+	}
+	s += fmt.Sprintf(", accel %s, transport %s, qemu %s", c.Accel, c.Transport, c.QEMU)
 	if c.Virtiofsd != "" {
 		s += ", virtiofsd " + c.Virtiofsd
 	}
@@ -235,12 +262,12 @@ func vmRecord(plan *vmPlan, passes []*kernelPass) *skipreport.VMRecord {
 	if plan == nil {
 		return nil
 	}
-	rec := &skipreport.VMRecord{Jobs: plan.jobs, QEMU: plan.tools.QEMU, Virtiofsd: plan.tools.Virtiofsd}
+	rec := &skipreport.VMRecord{Jobs: plan.jobs, QEMU: plan.tools.QEMU, Virtiofsd: plan.tools.Virtiofsd,
+		CPUs: plan.shape.CPUs, MemoryMB: int(plan.shape.MemoryMB)}
 	for i, p := range passes {
 		if p.vm == nil {
 			continue
 		}
-		rec.CPUs, rec.MemoryMB = p.vm.CPUs, p.vm.MemoryMB
 		switch {
 		case i == 0:
 			rec.Transport = p.vm.Transport

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ktest-dev/ktest/internal/vmconfig"
 )
 
 // Env is the variable that carries the configuration.
@@ -29,18 +31,14 @@ const (
 	TransportInitramfs = "initramfs"
 )
 
-// Defaults of the guest's shape (issue 12: what cilium/ebpf's suite needs).
-const (
-	DefaultCPUs     = 2
-	DefaultMemoryMB = 1024
-)
-
 // Config is one pass's guest configuration.
 type Config struct {
 	Version string `json:"version"`
-	// CPUs and MemoryMB size each guest.
-	CPUs     int `json:"cpus"`
-	MemoryMB int `json:"memory_mb"`
+	// CPUs and MemoryMB are --vm-cpus and --vm-memory; 0 when not given:
+	// each package's .ktest.toml then sizes its guest, else the defaults
+	// (vmconfig.Resolve).
+	CPUs     int `json:"cpus,omitempty"`
+	MemoryMB int `json:"memory_mb,omitempty"`
 	// Accel is "kvm" or "tcg", as the KVM preflight decided.
 	Accel string `json:"accel"`
 	// Transport is TransportVirtiofs or TransportInitramfs.
@@ -50,7 +48,8 @@ type Config struct {
 	QEMU      string `json:"qemu"`
 	Virtiofsd string `json:"virtiofsd,omitempty"`
 	// Modules are kernel modules loaded before each test binary starts,
-	// Setup shell command lines run before it (.ktest.toml).
+	// Setup shell command lines run before it; nil leaves them to the
+	// package's .ktest.toml.
 	Modules []string `json:"modules,omitempty"`
 	Setup   []string `json:"setup,omitempty"`
 	// Jobs bounds the guests this run boots at once; 0 leaves it to go
@@ -104,10 +103,10 @@ func Decode(s string) (Config, error) {
 // Check reports a configuration that no guest can have.
 func (c Config) Check() error {
 	switch {
-	case c.CPUs < 1 || c.CPUs > MaxCPUs:
-		return fmt.Errorf("cpus %d: want 1 to %d", c.CPUs, MaxCPUs)
-	case c.MemoryMB < MinMemoryMB || c.MemoryMB > MaxMemoryMB:
-		return fmt.Errorf("memory %d MiB: want %d MiB to %d MiB", c.MemoryMB, MinMemoryMB, MaxMemoryMB)
+	case c.CPUs < 0 || c.CPUs > vmconfig.MaxCPUs:
+		return fmt.Errorf("cpus %d: want 1 to %d, or 0 for the default", c.CPUs, vmconfig.MaxCPUs)
+	case c.MemoryMB != 0 && (c.MemoryMB < vmconfig.MinMemoryMB || c.MemoryMB > vmconfig.MaxMemoryMB):
+		return fmt.Errorf("memory %d MiB: want %d MiB to %d MiB, or 0 for the default", c.MemoryMB, vmconfig.MinMemoryMB, vmconfig.MaxMemoryMB)
 	case c.Transport != TransportVirtiofs && c.Transport != TransportInitramfs:
 		return fmt.Errorf("transport %q: want %s or %s", c.Transport, TransportVirtiofs, TransportInitramfs)
 	case c.Jobs < 0:
@@ -117,11 +116,3 @@ func (c Config) Check() error {
 	}
 	return nil
 }
-
-// Bounds of the guest's shape. QEMU's limits are far above them; these
-// catch a typo (--vm-memory 1024G) before a guest is asked for it.
-const (
-	MaxCPUs     = 256
-	MinMemoryMB = 128
-	MaxMemoryMB = 1 << 20 // 1 TiB
-)

@@ -24,6 +24,9 @@ func TestRoundTrip(t *testing.T) {
 
 func TestDecodeErrors(t *testing.T) {
 	good := Config{CPUs: 2, MemoryMB: 1024, Transport: TransportInitramfs}
+	if c, err := Decode(Config{Transport: TransportVirtiofs}.Encode()); err != nil || c.CPUs != 0 || c.MemoryMB != 0 {
+		t.Errorf("flags not given: %+v, %v", c, err)
+	}
 	if _, err := Decode(""); !errors.Is(err, ErrMissing) {
 		t.Errorf("empty: %v, want ErrMissing", err)
 	}
@@ -33,8 +36,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"{", "parse KTEST_VM_CONFIG"},
 		{`{"version":"ktest.vmexec/0","cpus":2,"memory_mb":1024,"transport":"virtiofs"}`, `version "ktest.vmexec/0"`},
 		{good.Encode() + "{}", "data after"},
-		{withCPUs(good, 0).Encode(), "cpus 0"},
-		{withMem(good, 64).Encode(), "memory 64 MiB"},
+		{withCPUs(good, -1).Encode(), "cpus -1"},
+		{withCPUs(good, 256).Encode(), "cpus 256"},
+		{withMem(good, 32).Encode(), "memory 32 MiB"},
 		{withTransport(good, "9p").Encode(), `transport "9p"`},
 		{Config{CPUs: 1, MemoryMB: 512, Transport: TransportVirtiofs, Jobs: 2}.Encode(), "slot directory"},
 	} {
