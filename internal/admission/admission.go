@@ -98,8 +98,8 @@ type ContentionError struct {
 // Error reads like "host admission: no slot for a guest needing 1 CPU,
 // 1152 MiB after 10s: not enough memory (...)".
 func (e *ContentionError) Error() string {
-	return fmt.Sprintf("host admission: no slot for a guest needing %s after %s: %s (host: %d CPUs, %d MiB available; %d guests hold %s; %s)",
-		e.Need, e.Waited.Round(time.Millisecond), e.Reason, e.Host.CPUs, e.Host.MemAvailableMB, e.Guests, e.InUse, e.Dir)
+	return fmt.Sprintf("host admission: no slot for a guest needing %s after %s: %s (host: %s; %d guests hold %s; %s)",
+		e.Need, e.Waited.Round(time.Millisecond), e.Reason, e.Host, e.Guests, e.InUse, e.Dir)
 }
 
 // Contention reports that this is resource contention, not a failure.

@@ -65,6 +65,7 @@ func TestRead(t *testing.T) {
 func TestReadFiles(t *testing.T) {
 	dir := t.TempDir()
 	cpus, mem := filepath.Join(dir, "online"), filepath.Join(dir, "meminfo")
+	noCgroups(t)
 	oldCPUs, oldMem := onlineCPUsPath, meminfoPath
 	t.Cleanup(func() { onlineCPUsPath, meminfoPath = oldCPUs, oldMem })
 	onlineCPUsPath, meminfoPath = cpus, mem

@@ -15,6 +15,10 @@ type Resources struct {
 	// (rounded down).
 	MemTotalMB     int64
 	MemAvailableMB int64
+	// CgroupMemLimitMB is this process's cgroup memory limit when there
+	// is one (0: none); MemTotalMB and MemAvailableMB are already lowered
+	// to it.
+	CgroupMemLimitMB int64
 }
 
 // Paths of the files Read reads; tests of this package point them
@@ -24,7 +28,8 @@ var (
 	meminfoPath    = "/proc/meminfo"
 )
 
-// Read returns the host's resources now. Without a readable
+// Read returns the host's resources now, lowered to the limits of this
+// process's cgroup (memory limit, CPU quota, cpuset; see cgroup.go). Without a readable
 // /sys/devices/system/cpu/online (sysfs not mounted), CPUs falls back to
 // runtime.NumCPU. A /proc/meminfo without MemAvailable (Linux < 3.14) is
 // an error: admission must not guess how much memory is free.
@@ -53,5 +58,6 @@ func Read() (Resources, error) {
 	}
 	r.MemTotalMB = int64(m.Total >> 20)
 	r.MemAvailableMB = int64(m.Available >> 20)
+	applyCgroup(&r, readCgroupLimits())
 	return r, nil
 }
