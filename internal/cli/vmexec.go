@@ -23,6 +23,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/jobslot"
 	"github.com/ktest-dev/ktest/internal/resultcache"
 	"github.com/ktest-dev/ktest/internal/runner"
+	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/internal/termtext"
 	"github.com/ktest-dev/ktest/internal/testproto"
 	"github.com/ktest-dev/ktest/internal/vmconfig"
@@ -264,7 +265,7 @@ func writeDump(r vmExecReport, dump string) {
 // writeDumpSidecar writes the dump to DIR/vm-dumps/BINARY-PID.txt, a new
 // file (never through a link) in a directory it creates if needed.
 func writeDumpSidecar(dir, binary, text string) (string, error) {
-	dumps := filepath.Join(dir, "vm-dumps")
+	dumps := filepath.Join(dir, skipreport.VMDumpsDir)
 	if err := os.Mkdir(dumps, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", err
 	}
