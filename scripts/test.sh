@@ -48,7 +48,7 @@ env -u XDG_CACHE_HOME -u KTSTR_CACHE_DIR HOME="$sentinel" XDG_CONFIG_HOME="$goco
 # scripts above.
 env -u XDG_CACHE_HOME -u KTSTR_CACHE_DIR HOME="$sentinel" XDG_CONFIG_HOME="$goconfig" \
   GOCACHE="$(go env GOCACHE)" GOMODCACHE="$(go env GOMODCACHE)" GOPATH="$(go env GOPATH)" \
-  go test -count=1 -run '^TestRealArchiveKernels$' ./internal/kernelfetch/
+  KTEST_REQUIRE_ARCHIVE=1 go test -count=1 -run '^TestRealArchiveKernels$' ./internal/kernelfetch/
 if [ -n "$(ls -A "$sentinel")" ]; then
   echo "test.sh: the tests wrote into HOME ($sentinel):" >&2
   find "$sentinel" >&2

@@ -21,19 +21,20 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/reexec"
 )
 
-// The test binary doubles as the second process of cross-process tests: when
-// envChildRole is set, TestMain runs that role instead of the tests.
+// The test binary doubles as the second process of cross-process tests
+// (package reexec): these variables configure the child's role.
 const (
-	envChildRole = "KTEST_CACHE_CHILD_ROLE"
-	envRoot      = "KTEST_CACHE_ROOT"
-	envKey       = "KTEST_CACHE_KEY"
-	envLockPath  = "KTEST_CACHE_LOCK_PATH"
-	envLockMode  = "KTEST_CACHE_LOCK_MODE"
-	envImage     = "KTEST_CACHE_IMAGE"
-	envImages    = "KTEST_CACHE_IMAGES"
-	envVmlinux   = "KTEST_CACHE_VMLINUX"
+	envRoot     = "KTEST_CACHE_ROOT"
+	envKey      = "KTEST_CACHE_KEY"
+	envLockPath = "KTEST_CACHE_LOCK_PATH"
+	envLockMode = "KTEST_CACHE_LOCK_MODE"
+	envImage    = "KTEST_CACHE_IMAGE"
+	envImages   = "KTEST_CACHE_IMAGES"
+	envVmlinux  = "KTEST_CACHE_VMLINUX"
 	// envPause names the Store step at which the "store" child prints the
 	// step name and blocks (the crash tests SIGKILL it there).
 	envPause    = "KTEST_CACHE_TEST_PAUSE"
@@ -44,35 +45,25 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv(envChildRole); role != "" {
-		os.Exit(runChildRole(role))
-	}
-	os.Exit(m.Run())
+	os.Exit(reexec.Main(m, map[string]func() int{
+		"holder":         childRole("holder", childHolder),
+		"store":          childRole("store", childStore),
+		"store-loop":     childRole("store-loop", childStoreLoop),
+		"reader":         childRole("reader", childReader),
+		"overlap-reader": childRole("overlap-reader", childOverlapReader),
+		"raw-holder":     childRole("raw-holder", childRawHolder),
+	}))
 }
 
-func runChildRole(role string) int {
-	var err error
-	switch role {
-	case "holder":
-		err = childHolder()
-	case "store":
-		err = childStore()
-	case "store-loop":
-		err = childStoreLoop()
-	case "reader":
-		err = childReader()
-	case "overlap-reader":
-		err = childOverlapReader()
-	case "raw-holder":
-		err = childRawHolder()
-	default:
-		err = fmt.Errorf("unknown child role %q", role)
+// childRole turns a role's error into its exit status and message.
+func childRole(name string, f func() error) func() int {
+	return func() int {
+		if err := f(); err != nil {
+			fmt.Fprintf(os.Stderr, "child %s: %v\n", name, err)
+			return 1
+		}
+		return 0
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "child %s: %v\n", role, err)
-		return 1
-	}
-	return 0
 }
 
 func monotonicNow() int64 {
@@ -325,9 +316,8 @@ func (l *lockedBuffer) String() string {
 func startChild(tb testing.TB, role string, env ...string) *child {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	args := []string{"-test.run=^$"}
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), append([]string{envChildRole + "=" + role}, env...)...)
+	cmd := reexec.Command(ctx, role, env...)
+	args := cmd.Args[1:]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second

@@ -162,7 +162,9 @@ func diagnose(ctx context.Context, kernelID, onNoKVM string) *doctorReport {
 	switch {
 	case pre.KVMError != "" && pre.Unavailable != nil && pre.Unavailable.Category == skipreport.NoKVM:
 		add("kvm", "warn", pre.KVMError+" (--on-no-kvm skip: tests that need KVM will skip)")
-	case pre.KVMError != "" && onNoKVM == preflight.OnNoKVMTCG && pre.Unavailable == nil:
+	case pre.KVMError != "" && onNoKVM == preflight.OnNoKVMTCG:
+		// Whatever else keeps the kernel tests from running (no kernel,
+		// contention) is its own check below.
 		add("kvm", "warn", pre.KVMError+" (--on-no-kvm tcg: guests run under QEMU TCG, KTEST_ACCEL=tcg)")
 	case pre.KVMError != "":
 		add("kvm", "fail", pre.KVMError)

@@ -14,6 +14,7 @@ package fdlimit
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 
@@ -75,7 +76,7 @@ func Check() error {
 // or by the system-wide file table (ENFILE), and "" for any other error.
 func Hint(err error) string {
 	switch {
-	case errors.Is(err, syscall.EMFILE):
+	case errors.Is(err, syscall.EMFILE), forkDupOutOfRange(err):
 		var lim unix.Rlimit
 		if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {
 			return "raise the open-file limit (ulimit -n) and run again"
@@ -85,4 +86,15 @@ func Hint(err error) string {
 		return "the system's file table is full (ENFILE): close files elsewhere, or raise fs.file-max"
 	}
 	return ""
+}
+
+// forkDupOutOfRange reports a process start that failed with EBADF. The
+// child side of fork/exec moves the descriptors it hands on above the ones
+// it keeps before placing them; when the open-file limit is lower than that
+// scratch number, dup3 fails with EBADF, not EMFILE (dup2(2): newfd out of
+// the allowed range). No other cause gives EBADF there, since the
+// descriptors the parent passes are open.
+func forkDupOutOfRange(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Op == "fork/exec" && errors.Is(pe.Err, syscall.EBADF)
 }

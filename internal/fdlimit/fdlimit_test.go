@@ -19,6 +19,15 @@ func TestHint(t *testing.T) {
 	if h := Hint(fmt.Errorf("x: %w", syscall.ENFILE)); !strings.Contains(h, "fs.file-max") {
 		t.Errorf("Hint(ENFILE) = %q", h)
 	}
+	// What os/exec returns when the child cannot place its descriptors
+	// under a low limit (seen as `fork/exec go: bad file descriptor`).
+	forkErr := fmt.Errorf("start go test: %w", &os.PathError{Op: "fork/exec", Path: "/usr/bin/go", Err: syscall.EBADF})
+	if h := Hint(forkErr); !strings.Contains(h, "raise the open-file limit") {
+		t.Errorf("Hint(fork/exec EBADF) = %q, want the limit advice", h)
+	}
+	if h := Hint(&os.PathError{Op: "read", Path: "x", Err: syscall.EBADF}); h != "" {
+		t.Errorf("Hint(read EBADF) = %q, want none: only a process start means the limit", h)
+	}
 	if h := Hint(fmt.Errorf("x: %w", syscall.ENOENT)); h != "" {
 		t.Errorf("Hint(ENOENT) = %q, want none", h)
 	}

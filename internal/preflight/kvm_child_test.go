@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,15 +16,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/reexec"
 )
 
 // Helpers for tests that need a real fault: re-executed test binaries
 // (another uid, a tiny RLIMIT_NOFILE) and device nodes without a driver.
 
-// childRoleEnv selects what a re-executed test binary does; childDeviceEnv
-// names the device it checks.
+// A re-executed test binary (package reexec, a role test) learns what to do
+// from its role; childDeviceEnv names the device it checks.
 const (
-	childRoleEnv   = "KTEST_PREFLIGHT_CHILD_ROLE"
 	childDeviceEnv = "KTEST_PREFLIGHT_CHILD_DEVICE"
 	resultPrefix   = "KTEST-CHILD-RESULT "
 )
@@ -69,10 +69,11 @@ func runChild(t *testing.T, binary, dir, name, role, device string, sys *syscall
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "-test.run=^"+name+"$", "-test.count=1", "-test.v")
+	cmd := reexec.TestCommand(ctx, name, role, childDeviceEnv+"="+device)
+	cmd.Args = append(cmd.Args, "-test.v")
+	// A copy of the test binary (another uid must be able to run it).
+	cmd.Path, cmd.Args[0] = binary, binary
 	cmd.Dir = dir
-	// GORACE: a race-enabled binary otherwise sleeps 1 s at exit.
-	cmd.Env = append(os.Environ(), childRoleEnv+"="+role, childDeviceEnv+"="+device, "GORACE=atexit_sleep_ms=0")
 	cmd.SysProcAttr = sys
 	cmd.WaitDelay = 5 * time.Second
 	var stderr bytes.Buffer

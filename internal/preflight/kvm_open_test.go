@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/reexec"
 )
 
 // Each open-failure class of §4, induced for real where this machine allows.
@@ -71,7 +73,7 @@ func TestCheckKVMNoDriverMinor(t *testing.T) {
 // As root this re-executes the test binary (copied where that uid can run it)
 // with dropped credentials; as a non-root user a mode-000 file does.
 func TestCheckKVMPermissionDenied(t *testing.T) {
-	if os.Getenv(childRoleEnv) == "eacces" {
+	if reexec.Role() == "eacces" {
 		reportChild(CheckKVM(context.Background(), KVMOptions{Device: os.Getenv(childDeviceEnv), NoCache: true}))
 		return
 	}
@@ -94,7 +96,7 @@ func TestCheckKVMPermissionDenied(t *testing.T) {
 
 // EMFILE at open: a child whose RLIMIT_NOFILE leaves no free fd.
 func TestCheckKVMOpenEMFILE(t *testing.T) {
-	if os.Getenv(childRoleEnv) == "emfile-open" {
+	if reexec.Role() == "emfile-open" {
 		if err := lowerNofile(0); err != nil {
 			printChild(childResult{Setup: err.Error()})
 			return
@@ -112,7 +114,7 @@ func TestCheckKVMOpenEMFILE(t *testing.T) {
 // /dev/kvm open takes, so creating the VM fd fails — a probe-stage failure
 // classified like an open failure.
 func TestCheckKVMCreateVMEMFILE(t *testing.T) {
-	if os.Getenv(childRoleEnv) == "emfile-vm" {
+	if reexec.Role() == "emfile-vm" {
 		if err := lowerNofile(1); err != nil {
 			printChild(childResult{Setup: err.Error()})
 			return

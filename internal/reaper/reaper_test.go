@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktest-dev/ktest/internal/reexec"
 )
 
 // The test binary plays three parts, chosen by its environment: the
@@ -22,31 +23,31 @@ func TestMain(m *testing.M) {
 	if Requested() {
 		os.Exit(Main())
 	}
-	switch os.Getenv("REAPER_TEST_ROLE") {
-	case "workload":
-		workload()
-	case "grandchild":
-		time.Sleep(5 * time.Minute)
-		os.Exit(0)
+	if r := reexec.Role(); r != "workload" && r != "grandchild" {
+		// A race-enabled supervisor would sleep a second at exit.
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+		Enable()
 	}
-	// A race-enabled supervisor would sleep a second at exit.
-	os.Setenv("GORACE", "atexit_sleep_ms=0")
-	Enable()
-	os.Exit(m.Run())
+	os.Exit(reexec.Main(m, map[string]func() int{
+		"workload": workload,
+		"grandchild": func() int {
+			time.Sleep(5 * time.Minute)
+			return 0
+		},
+	}))
 }
 
 // workload starts a grandchild in its own session (so out of the workload's
 // process group) that holds stdout, writes its pid to REAPER_TEST_PIDFILE,
 // then exits with REAPER_TEST_EXIT, or waits to be killed when that is
 // "wait", or dies of SIGTERM's default action when that is "term".
-func workload() {
-	gc := exec.Command(os.Args[0])
-	gc.Env = append(os.Environ(), "REAPER_TEST_ROLE=grandchild")
+func workload() int {
+	gc := reexec.Command(context.Background(), "grandchild")
 	gc.Stdout, gc.Stderr = os.Stdout, os.Stderr
 	gc.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := gc.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "workload:", err)
-		os.Exit(99)
+		return 99
 	}
 	tmp := os.Getenv("REAPER_TEST_PIDFILE") + ".tmp"
 	os.WriteFile(tmp, []byte(strconv.Itoa(gc.Process.Pid)), 0o644)
@@ -54,10 +55,10 @@ func workload() {
 	switch v := os.Getenv("REAPER_TEST_EXIT"); v {
 	case "wait", "term":
 		time.Sleep(5 * time.Minute)
-		os.Exit(0)
+		return 0
 	default:
 		code, _ := strconv.Atoi(v)
-		os.Exit(code)
+		return code
 	}
 }
 
@@ -80,13 +81,13 @@ func startWorkloadIn(t *testing.T, dir, exit string) *run {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { outR.Close() })
-	env := append(os.Environ(), "REAPER_TEST_ROLE=workload", "REAPER_TEST_PIDFILE="+pidFile, "REAPER_TEST_EXIT="+exit)
+	workloadCmd := reexec.Command(context.Background(), "workload", "REAPER_TEST_PIDFILE="+pidFile, "REAPER_TEST_EXIT="+exit)
 	p, err := Start(context.Background(), outW, os.Stderr)
 	outW.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Run(Command{Path: os.Args[0], Env: env}); err != nil {
+	if err := p.Run(Command{Path: workloadCmd.Path, Args: workloadCmd.Args[1:], Env: workloadCmd.Env}); err != nil {
 		t.Fatal(err)
 	}
 	return &run{proc: p, pidFile: pidFile, out: outR}
@@ -218,15 +219,14 @@ func TestSignalIsForwarded(t *testing.T) {
 // SIGKILL of ktest does, and checks that the whole tree goes with it. The
 // parent is a second copy of this test binary that starts the workload.
 func TestParentDeathKillsTree(t *testing.T) {
-	if dir := os.Getenv("REAPER_TEST_PARENT"); dir != "" {
-		r := startWorkloadIn(t, dir, "wait")
+	if reexec.Role() == "parent" {
+		r := startWorkloadIn(t, os.Getenv("REAPER_TEST_PARENT"), "wait")
 		fmt.Printf("%d %d %d\n", r.proc.cmd.Process.Pid, r.proc.GoPid, r.grandchild(t))
 		time.Sleep(5 * time.Minute)
 		return
 	}
-	parent := exec.Command(os.Args[0], "-test.run=^TestParentDeathKillsTree$")
 	// The parent dies by SIGKILL: its files go in this test's directory.
-	parent.Env = append(os.Environ(), "REAPER_TEST_PARENT="+t.TempDir())
+	parent := reexec.TestCommand(context.Background(), "TestParentDeathKillsTree", "parent", "REAPER_TEST_PARENT="+t.TempDir())
 	parent.Stderr = os.Stderr
 	out, err := parent.StdoutPipe()
 	if err != nil {

@@ -50,7 +50,8 @@ type Options struct {
 	// without waiting, as --lock-timeout 0 asks; the CLI's default is
 	// cache.DefaultReadLockTimeout.
 	LockTimeout time.Duration
-	// OnNoKVM is "fail" (default) or "skip".
+	// OnNoKVM is what an absent or forbidden /dev/kvm means: "fail"
+	// (default), "skip" or "tcg" (preflight.OnNoKVMPolicies).
 	OnNoKVM string
 	// SidecarDir is --sidecar-dir: the base directory of run sidecars.
 	SidecarDir string

@@ -2,6 +2,7 @@ package skipreport
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,21 +14,22 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ktest-dev/ktest/internal/reexec"
 )
 
-// The test binary doubles as a second process: with envChildBase set, it
-// creates a run directory there (as a running ktest does), prints its
+// The test binary doubles as a second process (role "hold-run"): it
+// creates a run directory under the base envChildBase names (as a running
+// ktest does), prints its
 // path, and holds it until killed or until its stdin closes.
 const envChildBase = "KTEST_SKIPREPORT_CHILD_RUN_BASE"
 
 func TestMain(m *testing.M) {
-	if base := os.Getenv(envChildBase); base != "" {
-		os.Exit(childHoldRun(base))
-	}
-	os.Exit(m.Run())
+	os.Exit(reexec.Main(m, map[string]func() int{"hold-run": childHoldRun}))
 }
 
-func childHoldRun(base string) int {
+func childHoldRun() int {
+	base := os.Getenv(envChildBase)
 	d, err := CreateRunDir(base, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -43,8 +45,7 @@ func childHoldRun(base string) int {
 // and returns it with the directory's path.
 func startRun(t *testing.T, base string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChildBase+"="+base)
+	cmd := reexec.Command(context.Background(), "hold-run", envChildBase+"="+base)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

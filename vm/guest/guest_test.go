@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktest-dev/ktest/internal/reexec"
 	"github.com/ktest-dev/ktest/vm/internal/protocol"
 )
 
@@ -21,22 +22,26 @@ import (
 const childModeEnv = "KTEST_GUEST_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(childModeEnv); mode != "" {
-		os.Exit(Main(func(env *Env) error {
-			fmt.Fprintf(env.Stdout, "child %s args=%q\n", mode, env.Args)
-			switch mode {
-			case "ok":
-				return nil
-			case "exit7":
-				return WithExitCode(errors.New("seven"), 7)
-			case "ctx":
-				<-env.Context().Done() // the guard's deadline cancels it
-				return fmt.Errorf("stopped: %w", env.Context().Err())
-			}
-			return fmt.Errorf("unknown child mode %q", mode)
-		}))
-	}
-	os.Exit(m.Run())
+	os.Exit(reexec.Main(m, map[string]func() int{"guest": guestChild}))
+}
+
+// guestChild is a guest program run as a plain process, in the mode
+// childModeEnv names.
+func guestChild() int {
+	mode := os.Getenv(childModeEnv)
+	return Main(func(env *Env) error {
+		fmt.Fprintf(env.Stdout, "child %s args=%q\n", mode, env.Args)
+		switch mode {
+		case "ok":
+			return nil
+		case "exit7":
+			return WithExitCode(errors.New("seven"), 7)
+		case "ctx":
+			<-env.Context().Done() // the guard's deadline cancels it
+			return fmt.Errorf("stopped: %w", env.Context().Err())
+		}
+		return fmt.Errorf("unknown child mode %q", mode)
+	})
 }
 
 func TestMainAsProcess(t *testing.T) {
@@ -58,8 +63,7 @@ func TestMainAsProcess(t *testing.T) {
 			if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), childModeEnv+"="+c.mode, protocol.ConfigEnv+"="+cfgPath)
+			cmd := reexec.Command(t.Context(), "guest", childModeEnv+"="+c.mode, protocol.ConfigEnv+"="+cfgPath)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			err := cmd.Run()
