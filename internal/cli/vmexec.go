@@ -288,6 +288,7 @@ type runTracker struct {
 	w       io.Writer
 	mu      sync.Mutex
 	partial []byte
+	long    bool // the current line is past maxRunLine
 	last    string
 }
 
@@ -299,17 +300,24 @@ func (t *runTracker) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		t.see(data[:i])
+		if !t.long && i <= maxRunLine {
+			t.see(data[:i])
+		}
+		t.long = false
 		data = data[i+1:]
 	}
-	// A line longer than any test name is not an === RUN line.
-	if len(data) > 4096 {
-		data = data[:0]
+	// A line longer than any test name is not an === RUN line: the rest
+	// of it is skipped.
+	if len(data) > maxRunLine {
+		data, t.long = data[:0], true
 	}
 	t.partial = append(t.partial[:0], data...)
 	t.mu.Unlock()
 	return t.w.Write(p)
 }
+
+// maxRunLine bounds the line runTracker keeps while it waits for its end.
+const maxRunLine = 4096
 
 func (t *runTracker) see(line []byte) {
 	line = bytes.TrimPrefix(line, []byte("\x16"))
@@ -321,10 +329,10 @@ func (t *runTracker) see(line []byte) {
 func (t *runTracker) flush() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.partial) > 0 {
+	if len(t.partial) > 0 && !t.long && len(t.partial) <= maxRunLine {
 		t.see(t.partial)
-		t.partial = nil
 	}
+	t.partial, t.long = nil, false
 }
 
 func (t *runTracker) running() string {

@@ -408,3 +408,44 @@ func TestVMExecResultCache(t *testing.T) {
 		t.Errorf("another kernel: %d boots, want a fresh run", boots)
 	}
 }
+
+// FuzzRunTracker: output passes through byte for byte however the pipe
+// splits it, and the running test is the same as for the output in one
+// piece.
+func FuzzRunTracker(f *testing.F) {
+	f.Add([]byte("=== RUN   TestA\n--- PASS: TestA\n\x16=== RUN   TestB/sub\nx"), uint8(7))
+	f.Add([]byte("=== RUN TestA"), uint8(3))
+	f.Add(append(bytes.Repeat([]byte("x"), 4100), "=== RUN   TestFake\n=== RUN   TestReal\n"...), uint8(5))
+	f.Add(append([]byte("=== RUN   "), bytes.Repeat([]byte("y"), 5000)...), uint8(15))
+	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
+		var whole, split bytes.Buffer
+		one := &runTracker{w: &whole}
+		for i := 0; i < len(data); i += maxRunLine {
+			one.Write(data[i:min(i+maxRunLine, len(data))])
+		}
+		one.flush()
+		pieces := &runTracker{w: &split}
+		n := int(step%16) + 1
+		for i := 0; i < len(data); i += n {
+			pieces.Write(data[i:min(i+n, len(data))])
+		}
+		pieces.flush()
+		if !bytes.Equal(split.Bytes(), data) || !bytes.Equal(whole.Bytes(), data) {
+			t.Fatal("output changed on its way through")
+		}
+		if one.running() != pieces.running() {
+			t.Fatalf("running %q in one piece, %q in pieces of %d", one.running(), pieces.running(), n)
+		}
+	})
+}
+
+func FuzzTestTimeout(f *testing.F) {
+	f.Add("-test.timeout=10m0s", "-test.v")
+	f.Add("-test.timeout", "0")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if d := testTimeout([]string{a, b}); d < 0 {
+			t.Fatalf("negative timeout %s", d)
+		}
+		writableDirs(t.TempDir(), "/nonexistent/b001/x.test", []string{a, b}, func(string) string { return "" })
+	})
+}
