@@ -42,6 +42,10 @@ func commands() map[string]command {
 
 // Run runs ktest with args (without the program name).
 func Run(ctx context.Context, args []string, stdio IO) error {
+	if len(args) > 0 && args[0] == runner.VMExecCommand {
+		// Hidden: go test's -exec under --vm, not a command for people.
+		return runVMExec(ctx, args[1:], stdio)
+	}
 	if len(args) > 0 {
 		cmds := commands()
 		if cmd, ok := cmds[args[0]]; ok {

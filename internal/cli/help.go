@@ -16,6 +16,8 @@ const exitCodeTable = `Exit codes:
   3      ktest could not do its own job: bad flag or value, hard preflight
          error, cache error
   4      the skip policy fired (--max-skip-rate, or --skip-exit-code 4)
+  125    --vm: a guest gave no verdict for a test binary (QEMU failed, the
+         kernel panicked or hung); a "ktest: BOOT FAILURE" line says which
   128+N  interrupted by signal N (SIGINT 130, SIGTERM 143, SIGHUP 129)
 `
 
@@ -37,6 +39,7 @@ Examples:
   ktest -- -run X ./...
   ktest --dry-run ./...
   ktest --kernel 6.1 --kernel 6.12 ./...   # once per kernel, in this order
+  ktest --vm --kernel 6.1 -count=1 ./...   # each test binary inside the kernel
 `
 
 func printRunHelp(w io.Writer) error {

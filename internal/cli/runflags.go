@@ -14,6 +14,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/runner"
 	"github.com/ktest-dev/ktest/internal/termtext"
+	"github.com/ktest-dev/ktest/internal/vmconfig"
 )
 
 // runFlags are ktest's own flags of the run form: long flags (--name), first
@@ -26,6 +27,10 @@ type runFlags struct {
 	fetch bool
 	// expect describes each flag's value for error messages.
 	expect map[string]string
+	// vm is --vm with its --vm-* settings; opts.VM is set from it once
+	// every flag is parsed.
+	vm   runner.VMOptions
+	vmOn bool
 }
 
 func newRunFlags() *runFlags {
@@ -60,6 +65,14 @@ func newRunFlags() *runFlags {
 	f.expect["dry-run"] = "true or false"
 	f.set.BoolVar(&f.fetch, "fetch", false, "fetch a --kernel version that is not cached first, as ktest kernel fetch does (also KTEST_FETCH=1)")
 	f.expect["fetch"] = "true or false"
+	f.set.BoolVar(&f.vmOn, "vm", false, "run each test binary inside the kernel, booted under QEMU (go test -exec 'ktest vm-exec'); see --vm-*")
+	f.expect["vm"] = "true or false"
+	f.set.Var(vmCPUsValue{&f.vm.CPUs}, "vm-cpus", "with --vm, give each guest `N` virtual CPUs (default the module's .ktest.toml, else 2)")
+	f.expect["vm-cpus"] = fmt.Sprintf("a number of vCPUs from 1 to %d", vmconfig.MaxCPUs)
+	f.set.Var(memoryValue{&f.vm.MemoryMB}, "vm-memory", "with --vm, give each guest `SIZE` of memory as QEMU's -m reads it: MiB (512), or 512M, 2G (default the module's .ktest.toml, else 1G)")
+	f.expect["vm-memory"] = fmt.Sprintf("a size from %d MiB to %d GiB: a number of MiB (512) or with a unit K, M, G or T (512M, 2G)", vmconfig.MinMemoryMB, vmconfig.MaxMemoryMB>>10)
+	f.set.Var(countValue{p: &f.vm.Jobs, min: 1, max: runner.MaxVMJobs}, "vm-jobs", "with --vm, boot at most `N` guests of this run at once (default go test's -p)")
+	f.expect["vm-jobs"] = fmt.Sprintf("a number of guests from 1 to %d", runner.MaxVMJobs)
 	f.set.BoolVar(&f.help, "help", false, "print this help")
 	return f
 }
@@ -219,6 +232,76 @@ func (f *runFlags) check() error {
 	if f.opts.ShardBy != "" && f.opts.Shard.N == 0 {
 		return errors.New("--shard-by needs --shard K/N")
 	}
+	for _, name := range []string{"vm-cpus", "vm-memory", "vm-jobs"} {
+		if f.given(name) && !f.vmOn {
+			return fmt.Errorf("--%s needs --vm (it sizes the guests --vm boots)", name)
+		}
+	}
+	if f.vmOn {
+		vm := f.vm
+		f.opts.VM = &vm
+	}
+	return nil
+}
+
+// countValue parses a whole number within [min, max].
+type countValue struct {
+	p        *int
+	min, max int
+}
+
+func (v countValue) String() string {
+	if v.p == nil || *v.p == 0 {
+		return ""
+	}
+	return strconv.Itoa(*v.p)
+}
+
+func (v countValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < v.min || n > v.max {
+		return fmt.Errorf("not a number from %d to %d", v.min, v.max)
+	}
+	*v.p = n
+	return nil
+}
+
+// vmCPUsValue parses --vm-cpus as .ktest.toml's cpus is parsed.
+type vmCPUsValue struct{ p *int }
+
+func (v vmCPUsValue) String() string {
+	if v.p == nil || *v.p == 0 {
+		return ""
+	}
+	return strconv.Itoa(*v.p)
+}
+
+func (v vmCPUsValue) Set(s string) error {
+	n, err := vmconfig.ParseCPUs(s)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+// memoryValue parses --vm-memory into MiB as .ktest.toml's memory is
+// parsed: QEMU's -m syntax, a bare number meaning MiB.
+type memoryValue struct{ p *int }
+
+func (v memoryValue) String() string {
+	if v.p == nil || *v.p == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%dM", *v.p)
+}
+
+func (v memoryValue) Set(s string) error {
+	mb, err := vmconfig.ParseMemory(s)
+	if err != nil {
+		return err
+	}
+	*v.p = int(mb)
 	return nil
 }
 

@@ -63,3 +63,55 @@ func FuzzRunFlagsParse(f *testing.F) {
 		}
 	})
 }
+
+// TestVMFlags pins --vm and its settings: defaults, units, and the errors
+// for values no guest can have or a setting without --vm.
+func TestVMFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args     string
+		cpus, mb int
+		jobs     int
+		err      string
+	}{
+		{args: "--vm ./...", cpus: 0, mb: 0},
+		{args: "--vm --vm-cpus 4 --vm-memory 512 ./...", cpus: 4, mb: 512},
+		{args: "./... --vm --vm-memory=2G --vm-jobs=3", mb: 2048, jobs: 3},
+		{args: "--vm --vm-memory 768MiB", mb: 768},
+		{args: "--vm --vm-memory 1gib", mb: 1024},
+		{args: "--vm --vm-memory size=1048576K", mb: 1024},
+		{args: "--vm-cpus 4 ./...", err: "--vm-cpus needs --vm"},
+		{args: "--vm-memory 2G", err: "--vm-memory needs --vm"},
+		{args: "--vm --vm-cpus 0", err: `invalid value "0" for --vm-cpus: want a number of vCPUs from 1 to 255`},
+		{args: "--vm --vm-cpus two", err: `invalid value "two" for --vm-cpus`},
+		{args: "--vm --vm-memory 32", err: `invalid value "32" for --vm-memory: want a size from 64 MiB`},
+		{args: "--vm --vm-memory 2T", err: `invalid value "2T" for --vm-memory`},
+		{args: "--vm --vm-memory -1G", err: `invalid value "-1G" for --vm-memory`},
+		{args: "--vm --vm-memory 2000G", err: `invalid value "2000G" for --vm-memory`},
+		{args: "--vm --vm-jobs 0", err: `invalid value "0" for --vm-jobs: want a number of guests from 1 to 1024`},
+		{args: "-vm ./...", err: "ktest flags take two dashes: use --vm"},
+		{args: "--vm --vm-cpus", err: "--vm-cpus needs a value"},
+	} {
+		f := newRunFlags()
+		err := f.parse(strings.Fields(tc.args))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.args, err)
+			continue
+		}
+		vm := f.opts.VM
+		if vm == nil || vm.CPUs != tc.cpus || vm.MemoryMB != tc.mb || vm.Jobs != tc.jobs {
+			t.Errorf("%s: VM = %+v, want cpus %d, memory %d, jobs %d", tc.args, vm, tc.cpus, tc.mb, tc.jobs)
+		}
+		if slices.Contains(f.opts.GoArgs, "--vm") {
+			t.Errorf("%s: --vm reached go: %q", tc.args, f.opts.GoArgs)
+		}
+	}
+	if f := newRunFlags(); f.parse([]string{"./..."}) != nil || f.opts.VM != nil {
+		t.Errorf("without --vm: VM = %+v", f.opts.VM)
+	}
+}

@@ -81,10 +81,13 @@ func ExitCode(err error) int {
 		goFailed    *ExitError
 		interrupted *InterruptedError
 		policy      *PolicyError
+		boot        *BootFailureError
 	)
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &boot):
+		return ExitVMBoot
 	case errors.As(err, &interrupted):
 		return 128 + interrupted.SignalNumber()
 	case errors.As(err, &goFailed):
@@ -102,6 +105,27 @@ func Reported(err error) bool {
 		goFailed    *ExitError
 		interrupted *InterruptedError
 		policy      *PolicyError
+		boot        *BootFailureError
 	)
-	return errors.As(err, &goFailed) || errors.As(err, &interrupted) || errors.As(err, &policy)
+	return errors.As(err, &goFailed) || errors.As(err, &interrupted) || errors.As(err, &policy) || errors.As(err, &boot)
+}
+
+// ExitVMBoot is `ktest vm-exec`'s status, and ktest's, when a guest gave
+// no verdict for a test binary: QEMU failed, the kernel panicked or hung,
+// or the init could not start the binary (docs/spec.md §2, §14). No test
+// binary's own status is ever turned into it.
+const ExitVMBoot = 125
+
+// BootFailureError reports a guest that gave no verdict. The BOOT FAILURE
+// line with the console's tail is already on the console.
+type BootFailureError struct {
+	Release string
+	Reason  string
+}
+
+func (e *BootFailureError) Error() string {
+	if e.Release == "" {
+		return "boot failure: " + e.Reason
+	}
+	return fmt.Sprintf("boot failure on kernel %s: %s", e.Release, e.Reason)
 }

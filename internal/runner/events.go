@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"slices"
 	"strings"
 
 	"gotest.tools/gotestsum/testjson"
@@ -38,6 +39,11 @@ type eventSink struct {
 	// never finished: the test binary died, or go test was stopped.
 	synthetic []testjson.TestEvent
 
+	// vm is set under --vm: a package's output line starting with
+	// bootFailureMark is vm-exec's report of a guest without a verdict.
+	vm           bool
+	bootFailures []string // the packages whose guest gave no verdict, in order
+
 	malformedLine string // first line that looked like JSON but was not test2json
 	malformedAt   int
 	lines         int  // lines of go's stdout so far
@@ -58,6 +64,9 @@ func (s *eventSink) Event(event testjson.TestEvent, exec *testjson.Execution) er
 	}
 	if s.junit != nil {
 		s.junit.event(event)
+	}
+	if s.vm && event.Action == testjson.ActionOutput && strings.HasPrefix(event.Output, bootFailureMark) && !slices.Contains(s.bootFailures, event.Package) {
+		s.bootFailures = append(s.bootFailures, event.Package)
 	}
 	switch event.Action {
 	case testjson.ActionBuild:
@@ -128,3 +137,7 @@ func (s *eventSink) unfinished() []string {
 	}
 	return names
 }
+
+// bootFailureMark starts the line `ktest vm-exec` writes when a guest gave
+// no verdict for a test binary (docs/spec.md §14).
+const bootFailureMark = "ktest: BOOT FAILURE on kernel "

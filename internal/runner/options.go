@@ -68,6 +68,10 @@ type Options struct {
 	// SkipExitCode, when set, is the exit status when every test skipped.
 	SkipExitCode *int
 
+	// VM, when set, is --vm: each test binary runs inside the kernel's
+	// guest through `ktest vm-exec` (docs/spec.md §14).
+	VM *VMOptions
+
 	// KVM and Resolve adjust the preflight; tests use them as seams.
 	KVM     preflight.KVMOptions
 	Resolve preflight.ResolveOptions

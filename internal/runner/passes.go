@@ -8,6 +8,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/termtext"
+	"github.com/ktest-dev/ktest/internal/vmenv"
 )
 
 // kernelPass is one kernel's run of the packages (docs/spec.md §14). A run
@@ -28,6 +29,9 @@ type kernelPass struct {
 	// resolved is the kernel resolution found at the run's start; the
 	// pass's records keep it when its entry is gone by the pass's turn.
 	resolved *preflight.Kernel
+
+	// vm is the pass's guest configuration under --vm, else nil.
+	vm *vmenv.Config
 
 	lease   *kernelLease
 	digest  *kernelDigest
@@ -219,6 +223,9 @@ func combine(passes []*kernelPass) *Result {
 		for _, name := range r.Unfinish {
 			res.Unfinish = append(res.Unfinish, p.name()+": "+name)
 		}
+		for _, name := range r.BootFailures {
+			res.BootFailures = append(res.BootFailures, p.name()+": "+name)
+		}
 		for c, n := range r.SkipCategories {
 			res.SkipCategories[c] += n
 		}
@@ -230,9 +237,9 @@ func combine(passes []*kernelPass) *Result {
 // printDryRunPasses is --dry-run: printDryRun for a run on one kernel; for
 // several, each kernel's pass under its header, with the environment that
 // pass would export, the shard's packages listed once.
-func printDryRunPasses(opts Options, passes []*kernelPass, cmd goCommand, shardPkgs []string, shardBy string) {
+func printDryRunPasses(opts Options, passes []*kernelPass, vm *vmPlan, cmd goCommand, shardPkgs []string, shardBy string) {
 	if len(passes) == 1 {
-		printDryRun(opts, passes[0].pre, cmd, shardPkgs, shardBy)
+		printDryRun(opts, passes[0], vm, cmd, shardPkgs, shardBy)
 		return
 	}
 	fmt.Fprintf(opts.Stdout, "%d kernels, one pass each, in this order:\n", len(passes))
@@ -242,6 +249,6 @@ func printDryRunPasses(opts Options, passes []*kernelPass, cmd goCommand, shardP
 			passOpts.Shard = Shard{} // listed with the first pass
 		}
 		fmt.Fprintln(opts.Stdout, p.header())
-		printDryRun(passOpts, p.pre, cmd, shardPkgs, shardBy)
+		printDryRun(passOpts, p, vm, cmd, shardPkgs, shardBy)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/preflight"
 	"github.com/ktest-dev/ktest/internal/skipreport"
 	"github.com/ktest-dev/ktest/internal/termtext"
+	"github.com/ktest-dev/ktest/internal/vmenv"
 )
 
 // drainTimeout bounds the wait for go test's output pipes after every
@@ -34,6 +35,9 @@ type Result struct {
 	Signal   os.Signal // the signal that interrupted the run, or nil
 	Command  string    // the go test command line, shell-quoted
 	Unfinish []string  // tests that never reported a verdict
+	// BootFailures are the packages whose guest gave no verdict under
+	// --vm (a vm-exec BOOT FAILURE).
+	BootFailures []string
 	// SkipCategories counts skipped tests by the SKIP banner category in
 	// their skip message ("other" without one).
 	SkipCategories map[string]int
@@ -110,6 +114,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	passes := newPasses(opts.Kernels, reports)
 	multi := len(passes) > 1
+	var vm *vmPlan
+	if opts.VM != nil {
+		if vm, err = planVM(opts, passes); err != nil {
+			return nil, err
+		}
+		cmd = vm.withVM(cmd, opts)
+	}
 	warned := map[string]bool{}
 	for _, p := range passes {
 		for _, w := range p.pre.Resolution.Warnings {
@@ -122,10 +133,17 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.DryRun {
 		// Before the lock: a dry run locks, creates and runs nothing, so it
 		// never waits for another process's lock either.
-		printDryRunPasses(opts, passes, cmd, shardPkgs, shardBy)
+		printDryRunPasses(opts, passes, vm, cmd, shardPkgs, shardBy)
 		return &Result{Verdict: VerdictPass, Command: cmd.String()}, nil
 	}
 
+	if vm != nil {
+		cleanup, err := vm.prepareSlots(passes)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+	}
 	shared := newSharedOutputs(opts, outs)
 	var (
 		runDir  *skipreport.RunDir
@@ -182,7 +200,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			reportUnavailable(opts, p.pre, runDir)
 		}
 		set, unset := exportedEnv(p.pre, runDir.PathOrEmpty(), runDir.IDOrEmpty())
-		env := mergeEnv(opts.Env, set, unset)
+		// A KTEST_VM_CONFIG of ktest's own environment never reaches
+		// go test: only --vm's own.
+		env := mergeEnv(opts.Env, append(set, p.vmEnv()...), append(unset, vmenv.Env))
 
 		if multi {
 			printPassHeader(opts, cmd, shared, p)
@@ -235,7 +255,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	runErr := finish(opts, res, passes, shared, outs, passErr)
 	if runDir != nil {
-		if err := writeRunRecord(runDir, opts, res, passes, facts, runErr); err != nil {
+		if err := writeRunRecord(runDir, opts, res, passes, vm, facts, runErr); err != nil {
 			fmt.Fprintf(opts.Stderr, "ktest: warning: %v\n", err)
 		}
 	}
@@ -275,7 +295,7 @@ func newSharedOutputs(opts Options, outs *outputs) *sharedOutputs {
 // label, and the shared --jsonfile, whose events the stdoutPump marks with
 // it. label and kernelPath are "" in a run on one kernel.
 func (sh *sharedOutputs) newSink(opts Options, cmd goCommand, label, kernelPath string) (*eventSink, error) {
-	sink := &eventSink{stdout: opts.Stdout, stderr: sh.stderr, formatName: opts.Format, raw: cmd.RawJSON, kernel: label}
+	sink := &eventSink{stdout: opts.Stdout, stderr: sh.stderr, formatName: opts.Format, raw: cmd.RawJSON, kernel: label, vm: opts.VM != nil}
 	switch {
 	case cmd.RawJSON:
 	case opts.Format == "":
@@ -391,7 +411,7 @@ func runGoTest(ctx context.Context, opts Options, pending *pendingChild, cmd goC
 	if sink.writeErr != nil {
 		fmt.Fprintf(sink.stderr, "ktest: warning: write output: %v\n", sink.writeErr)
 	}
-	res := &Result{GoExit: goExit, Counts: countExecution(exec), Signal: sig, Unfinish: sink.unfinished(), exec: exec}
+	res := &Result{GoExit: goExit, Counts: countExecution(exec), Signal: sig, Unfinish: sink.unfinished(), BootFailures: sink.bootFailures, exec: exec}
 	res.Verdict = verdictOf(res.Counts, goExit, res.Signal != nil)
 	return res, nil
 }
@@ -457,6 +477,9 @@ func finish(opts Options, res *Result, passes []*kernelPass, sh *sharedOutputs, 
 	if res.Signal != nil {
 		extras = append(extras, signalName(res.Signal))
 	}
+	if n := len(res.BootFailures); n > 0 {
+		extras = append(extras, fmt.Sprintf("%d boot failure(s): %s", n, strings.Join(res.BootFailures, ", ")))
+	}
 	if n := len(res.Unfinish); n > 0 {
 		extras = append(extras, fmt.Sprintf("%d never finished: %s", n, strings.Join(res.Unfinish, ", ")))
 	}
@@ -502,6 +525,13 @@ func finish(opts Options, res *Result, passes []*kernelPass, sh *sharedOutputs, 
 			fmt.Fprintf(opts.Stderr, "ktest: error: %s\n", e)
 		}
 		return passErr
+	case res.GoExit != 0 && len(res.BootFailures) > 0:
+		// The run is incomplete, whatever else failed: CI retries a
+		// boot failure, not a test's (docs/spec.md §2).
+		for _, e := range errs {
+			fmt.Fprintf(opts.Stderr, "ktest: error: %s\n", e)
+		}
+		return &BootFailureError{Release: "", Reason: strings.Join(res.BootFailures, ", ")}
 	case res.GoExit != 0:
 		for _, e := range errs {
 			fmt.Fprintf(opts.Stderr, "ktest: error: %s\n", e)

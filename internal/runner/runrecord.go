@@ -142,7 +142,7 @@ func runSource(opts Options) string {
 // kernel, unavailability and lock at the top level, as ktest.run/v1 had
 // them; in a run over several kernels they are each pass's only, and the
 // top-level packages add up each package's passes.
-func writeRunRecord(dir *skipreport.RunDir, opts Options, res *Result, passes []*kernelPass, facts *runFacts, runErr error) error {
+func writeRunRecord(dir *skipreport.RunDir, opts Options, res *Result, passes []*kernelPass, vm *vmPlan, facts *runFacts, runErr error) error {
 	<-facts.done
 	first := passes[0].pre
 	rec := skipreport.RunRecord{
@@ -168,6 +168,7 @@ func writeRunRecord(dir *skipreport.RunDir, opts Options, res *Result, passes []
 	for _, p := range passes {
 		rec.Kernels = append(rec.Kernels, passRecord(p))
 	}
+	rec.VM = vmRecord(vm, passes)
 	if len(passes) == 1 {
 		p := passes[0]
 		if p.pre.Unavailable == nil {
@@ -200,6 +201,9 @@ func passRecord(p *kernelPass) skipreport.KernelPass {
 		k = p.resolved
 	}
 	rec := skipreport.KernelPass{ID: p.id, Label: p.label, Kernel: kernelRecord(k, p.digest.value()), Verdict: skipreport.VerdictNotRun}
+	if p.vm != nil {
+		rec.Transport = p.vm.Transport
+	}
 	if u := p.pre.Unavailable; u != nil && p.ran() {
 		rec.Unavailable = &skipreport.Unavailability{Category: u.Category, Reason: u.Reason, Errno: u.Errno}
 	}

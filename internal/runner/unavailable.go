@@ -38,8 +38,8 @@ func reportUnavailable(opts Options, pre *preflight.Report, runDir *skipreport.R
 // printDryRun shows what a run would do: the kernel and why, the
 // environment ktest would add, and the go command. Nothing is locked,
 // created or run.
-func printDryRun(opts Options, pre *preflight.Report, cmd goCommand, shardPkgs []string, shardBy string) {
-	w := opts.Stdout
+func printDryRun(opts Options, pass *kernelPass, vm *vmPlan, cmd goCommand, shardPkgs []string, shardBy string) {
+	w, pre := opts.Stdout, pass.pre
 	if opts.Shard.N > 0 {
 		fmt.Fprintf(w, "shard %s (by %s): %d packages\n", opts.Shard, shardBy, len(shardPkgs))
 		for _, p := range shardPkgs {
@@ -59,6 +59,10 @@ func printDryRun(opts Options, pre *preflight.Report, cmd goCommand, shardPkgs [
 	}
 	base := opts.sidecarBase()
 	set, unset := exportedEnv(pre, base+"/<run id>", "<run id>")
+	if pass.vm != nil {
+		fmt.Fprintln(w, vm.vmLine(pass))
+		set = append(set, pass.vmEnv()...)
+	}
 	fmt.Fprintln(w, "env:")
 	for _, kv := range set {
 		fmt.Fprintf(w, "  %s\n", termtext.Line(kv))

@@ -229,7 +229,7 @@ func TestRunSchemaMinorVersions(t *testing.T) {
 			t.Errorf("%s: want an unknown schema, got %v", schema, err)
 		}
 	}
-	if RunSchema != "ktest.run/v1.1" {
+	if RunSchema != "ktest.run/v1.2" {
 		t.Errorf("RunSchema = %s", RunSchema)
 	}
 	_, err := ParseRun([]byte(`{"schema":"ktest.run/v1.1","kernels":[{"counts":{"passed":1}},{"counts":{"skipped":1,"skipped_by_category":{"no-kernel":2}}}]}`))

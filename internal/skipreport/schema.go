@@ -7,8 +7,9 @@ import "time"
 // "ktest.run/v1.2"): a minor version only adds fields (docs/spec.md §8);
 // the same holds for SkipSchema. Any other value is reported as an unknown
 // schema rather than guessed at. v1.1 added kernels, the passes of a run
-// over several kernels (--kernel repeated).
-const RunSchema = "ktest.run/v1.1"
+// over several kernels (--kernel repeated); v1.2 added vm and each pass's
+// transport (ktest --vm).
+const RunSchema = "ktest.run/v1.2"
 
 // runSchemaFamily is what readers of run.json accept, with any minor
 // version.
@@ -52,6 +53,25 @@ type RunRecord struct {
 	// (no single kernel was the run's), counts, verdict and exit_code are
 	// the whole run's, and packages sum each package over the passes.
 	Kernels []KernelPass `json:"kernels,omitempty"`
+	// VM is how --vm ran the test binaries (v1.2); nil without --vm.
+	VM *VMRecord `json:"vm,omitempty"`
+}
+
+// VMRecord is --vm's part of run.json (v1.2): the guests' shape and the
+// host programs that booted them.
+type VMRecord struct {
+	CPUs     int `json:"cpus"`
+	MemoryMB int `json:"memory_mb"`
+	// Jobs is the most guests of the run at once (--vm-jobs, else go
+	// test's -p).
+	Jobs      int    `json:"jobs"`
+	QEMU      string `json:"qemu"`
+	Virtiofsd string `json:"virtiofsd"`
+	// Transport is how the host's files reached the guests: "virtiofs",
+	// or "initramfs" when virtiofsd was missing or the kernel has no
+	// virtio-fs. In a run over several kernels it is set when every pass
+	// used the same one; each pass's is in kernels[].transport.
+	Transport string `json:"transport"`
 }
 
 // KernelPass is one kernel's pass in run.json (v1.1): go test run once
@@ -82,6 +102,8 @@ type KernelPass struct {
 	Counts     RunCounts `json:"counts"`
 	// Packages are the pass's per-package results.
 	Packages []PackageRecord `json:"packages"`
+	// Transport is the pass's --vm transport (v1.2), "" without --vm.
+	Transport string `json:"transport,omitempty"`
 }
 
 // VerdictNotRun is a KernelPass that never started.

@@ -620,3 +620,28 @@ func TestStatsByKernelPasses(t *testing.T) {
 		t.Errorf("text report lacks the by-kernel table:\n%s", text.String())
 	}
 }
+
+// TestReadRunDirsVMDumps: a run's vm-dumps/ (ktest --vm's hard-bound
+// dumps) is ktest's own, not an unknown file; a file of that name is.
+func TestReadRunDirsVMDumps(t *testing.T) {
+	d, err := CreateRunDir(t.TempDir(), statsNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := os.MkdirAll(filepath.Join(d.Path, VMDumpsDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d.Path, VMDumpsDir, "pkg-1.txt"), []byte("dump"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadRunDirs([]string{d.Path})[0].Problems; len(got) != 0 {
+		t.Errorf("problems %+v, want none", got)
+	}
+	other := filepath.Join(t.TempDir(), "r")
+	os.Mkdir(other, 0o755)
+	os.WriteFile(filepath.Join(other, VMDumpsDir), nil, 0o644)
+	if got := ReadRunDirs([]string{other})[0].Problems; len(got) != 1 || got[0].Kind != "unknown_file" {
+		t.Errorf("a file named %s: problems %+v, want unknown_file", VMDumpsDir, got)
+	}
+}

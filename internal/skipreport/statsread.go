@@ -130,9 +130,11 @@ func (r *sidecarReader) readRunDir(dir string) RunContents {
 				rc.Run = &rec
 			case name == "skips" && e.IsDir():
 				r.readSkips(&rc, path)
+			case name == VMDumpsDir && e.IsDir():
+				// ktest --vm's hard-bound dumps: text for people, not stats.
 			default:
 				rc.Problems = append(rc.Problems, FileProblem{Path: path, Kind: "unknown_file",
-					Reason: "not a file ktest writes in a run directory (run.json, skips/)"})
+					Reason: "not a file ktest writes in a run directory (run.json, skips/, vm-dumps/)"})
 			}
 		}
 	})
@@ -309,3 +311,7 @@ func (s *skipForStats) skipRecord() SkipRecord {
 	return SkipRecord{Schema: s.Schema, Time: s.Time, Package: s.Package, Test: s.Test,
 		Category: s.Category, Reason: s.Reason, Holders: s.Holders}
 }
+
+// VMDumpsDir is the run directory's directory of `ktest vm-exec`'s
+// hard-bound dumps (docs/spec.md §8, §14).
+const VMDumpsDir = "vm-dumps"
