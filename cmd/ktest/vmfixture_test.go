@@ -139,14 +139,22 @@ func newVMFixtureEnv(t *testing.T) *vmFixtureEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp := t.TempDir()
-	fx := &vmFixtureEnv{dir: filepath.Join(tmp, "vmfixture"), home: filepath.Join(tmp, "home")}
+	fx := newModuleEnv(t, "vmfixture")
 	copyTree(t, src, fx.dir)
+	return fx
+}
+
+// newModuleEnv is the environment for a module to be written at
+// TEMP/name.
+func newModuleEnv(t testing.TB, name string) *vmFixtureEnv {
+	t.Helper()
+	tmp := t.TempDir()
+	fx := &vmFixtureEnv{dir: filepath.Join(tmp, name), home: filepath.Join(tmp, "home")}
 	if err := os.Mkdir(fx.home, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	fx.env = withEnv(os.Environ(), map[string]string{
-		"GOCACHE": goEnv(t, "GOCACHE"), "GOMODCACHE": goEnv(t, "GOMODCACHE"),
+		"GOCACHE": goVar(t, "GOCACHE"), "GOMODCACHE": goVar(t, "GOMODCACHE"),
 		"GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOWORK": "off",
 		"HOME": fx.home, "XDG_CACHE_HOME": filepath.Join(fx.home, ".cache"),
 		"KTEST_TEST_HOST_ROOT": filepath.Join(tmp, "host"),
@@ -155,6 +163,16 @@ func newVMFixtureEnv(t *testing.T) *vmFixtureEnv {
 		"KTEST_ON_NO_KVM": "", "KTEST_GO": "", "GITHUB_ACTIONS": "", "VMFIXTURE_HANG": "",
 	})
 	return fx
+}
+
+// goVar is `go env KEY`.
+func goVar(t testing.TB, key string) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", key).Output()
+	if err != nil {
+		t.Fatalf("go env %s: %v", key, err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // withEnv returns env with the keys of set replaced (an empty value
@@ -371,7 +389,7 @@ func cannotLine(output string) string {
 
 // buildStaticKtest builds this module's ktest without cgo: the binary is
 // also the guest's /init, which has no dynamic loader to start it.
-func buildStaticKtest(t *testing.T) string {
+func buildStaticKtest(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -388,7 +406,7 @@ func buildStaticKtest(t *testing.T) string {
 
 // vmUnsupported says why this ktest has no --vm ("" when it has): a
 // dry run lists the packages without booting anything.
-func vmUnsupported(t *testing.T, ktest string, fx *vmFixtureEnv) string {
+func vmUnsupported(t testing.TB, ktest string, fx *vmFixtureEnv) string {
 	t.Helper()
 	cmd := command(t.Context(), fx.dir, fx.env, ktest, "--vm", "--dry-run", "./...")
 	out, err := cmd.CombinedOutput()
