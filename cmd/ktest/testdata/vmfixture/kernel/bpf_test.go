@@ -80,7 +80,7 @@ func TestBPF(t *testing.T) {
 	fd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&load), unsafe.Sizeof(load))
 	runtime.KeepAlive(prog)
 	runtime.KeepAlive(license)
-	if errors.Is(err, unix.ENOSYS) {
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 		need.Cannot(t, "bpf(): %v", err)
 	}
 	if err != nil {
