@@ -126,7 +126,8 @@ func scanFixture(t *testing.T, events []byte, exit int) fixtureRun {
 // fixture: go's caches of this machine (warm, so nothing is downloaded),
 // no network, and every per-user directory, ktest's sidecars and its
 // module-root history in temp dirs. No kernel is selected by the
-// environment; a ktest run names one with --kernel.
+// environment; a ktest run names one with --kernel. QEMU and virtiofsd are
+// this host's (no KTEST_TEST_HOST_ROOT).
 type vmFixtureEnv struct {
 	dir  string   // the fixture copy, the module root
 	env  []string // for the baseline
@@ -157,8 +158,7 @@ func newModuleEnv(t testing.TB, name string) *vmFixtureEnv {
 		"GOCACHE": goVar(t, "GOCACHE"), "GOMODCACHE": goVar(t, "GOMODCACHE"),
 		"GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOWORK": "off",
 		"HOME": fx.home, "XDG_CACHE_HOME": filepath.Join(fx.home, ".cache"),
-		"KTEST_TEST_HOST_ROOT": filepath.Join(tmp, "host"),
-		"KTSTR_TEST_KERNEL":    "", "KTSTR_KERNEL": "", "KTSTR_CACHE_DIR": "",
+		"KTSTR_TEST_KERNEL": "", "KTSTR_KERNEL": "", "KTSTR_CACHE_DIR": "",
 		"KTEST_KERNEL_RELEASE": "", "KTEST_KERNEL_CACHE_KEY": "", "KTEST_SIDECAR_DIR": "",
 		"KTEST_ON_NO_KVM": "", "KTEST_GO": "", "GITHUB_ACTIONS": "", "VMFIXTURE_HANG": "",
 	})
@@ -346,6 +346,7 @@ func TestVMFixture(t *testing.T) {
 			// The hang costs -timeout plus ktest's hard bound (30s): once,
 			// on the newest kernel.
 			if i == 0 {
+				t.Run("race", func(t *testing.T) { checkRace(t, fx, ktest, kernels.Root, k.Key, host) })
 				t.Run("hang", func(t *testing.T) { checkHang(t, fx, ktest, kernels.Root, k.Key) })
 			}
 		})
@@ -377,6 +378,14 @@ func checkBaseline(t *testing.T, host fixtureRun, exits map[string]int) {
 	if host.exit != vmFixtureWant.exit || !slices.Equal(host.failedPkgs, vmFixtureWant.failedPkgs) {
 		t.Errorf("host baseline: %v; want exit %d and failed packages %q", host, vmFixtureWant.exit, vmFixtureWant.failedPkgs)
 	}
+}
+
+// clip is s cut to its last n bytes.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "[...]\n" + s[len(s)-n:]
 }
 
 // cannotLine is the hostCannot part of a skipped test's output.
@@ -472,7 +481,7 @@ func checkVMRun(t *testing.T, vm vmRun, host fixtureRun, release string) {
 	t.Helper()
 	w := vmFixtureWant
 	if vm.passed != w.passed || vm.failed != w.failed || vm.skipped != w.skipped {
-		t.Errorf("ktest --vm: %v; want %d passed, %d failed, %d skipped", vm, w.passed, w.failed, w.skipped)
+		t.Errorf("ktest --vm: %v; want %d passed, %d failed, %d skipped; go test's output:\n%s", vm, w.passed, w.failed, w.skipped, clip(vm.output, 6000))
 	}
 	for key, msg := range vm.skipMsg {
 		if strings.Contains(msg, hostCannot) {
@@ -519,6 +528,32 @@ func checkCover(t *testing.T, profile string) {
 	}
 	if covered[true] == 0 || covered[false] == 0 {
 		t.Errorf("cover profile has %d covered and %d uncovered blocks of files.go, want some of each:\n%s", covered[true], covered[false], profile)
+	}
+}
+
+// checkRace runs the packages that need no root under -race: cgo makes
+// the test binaries dynamic, so the guest must find their loader and libc
+// on the shared root. The outcomes are the baseline's.
+func checkRace(t *testing.T, fx *vmFixtureEnv, ktest, root, key string, host fixtureRun) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skipf("-race needs cgo and a C compiler: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
+	defer cancel()
+	cmd := command(ctx, fx.dir, vmRunEnv(fx, root, map[string]string{"CGO_ENABLED": "1"}), ktest,
+		"--vm", "--kernel", key, "--on-no-kvm", "tcg", "--sidecar-dir", t.TempDir(),
+		"-json", "-count=1", "-race", "./files", "./verdicts")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	exit := exitOf(t, cmd, cmd.Run())
+	r := scanFixture(t, stdout.Bytes(), exit)
+	if exit != 1 || len(r.outcome) != 5 {
+		t.Errorf("-race: %v; want exit 1 and the 5 tests of files and verdicts; stderr:\n%s\noutput:\n%s", r, stderr.Bytes(), clip(r.output, 6000))
+	}
+	for key, got := range r.outcome {
+		if want := host.outcome[key]; got != want {
+			t.Errorf("-race: %s: %q in the guest, %q on the host", key, got, want)
+		}
 	}
 }
 
@@ -572,7 +607,7 @@ func checkHang(t *testing.T, fx *vmFixtureEnv, ktest, root, key string) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("output:\n%s", all)
+		t.Logf("output:\n%s", clip(all, 20000))
 	}
 	var found bool
 	filepath.WalkDir(sidecars, func(path string, d fs.DirEntry, err error) error {
