@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -104,7 +105,7 @@ func BenchmarkVM(b *testing.B) {
 					if !vmmWorks {
 						return
 					}
-					res, err := benchVMM(b, fx, k.ImagePath(), p1Test, accel)
+					res, err := benchVMM(b, fx, ktest, k.ImagePath(), p1Test, accel)
 					if err != nil {
 						b.Logf("vmm variant left out: %v", err)
 						vmmWorks = false
@@ -303,15 +304,27 @@ func benchVMLine(b *testing.B, kernel, guestBin, accel string) float64 {
 }
 
 // benchVMM runs the p1 test binary with the engine alone.
-func benchVMM(b *testing.B, fx *vmFixtureEnv, kernel, bin, accel string) (*vmm.Result, error) {
+func benchVMM(b *testing.B, fx *vmFixtureEnv, ktest, kernel, bin, accel string) (*vmm.Result, error) {
 	var out bytes.Buffer
 	tmp := b.TempDir()
-	res, err := vmm.Run(b.Context(), vmm.Spec{
+	spec := vmm.Spec{
 		Kernel: kernel, CPUs: 2, MemoryMB: 1024, Accel: accel,
 		Argv: []string{bin, "-test.v=test2json", "-test.count=1"}, Env: withEnv(fx.env, map[string]string{"TMPDIR": tmp}),
 		Dir: filepath.Join(fx.dir, "p1"), Writable: []string{tmp},
 		Stdout: &out, Stderr: &out, Timeout: 5 * time.Minute,
-	})
+	}
+	// The guest's PID 1 must be the static ktest (the default,
+	// os.Executable(), is this test binary), and what boots share belongs
+	// in the benchmark's cache. Set by name: the engine adds these fields
+	// to the Spec on main.
+	for name, value := range map[string]string{"Init": ktest, "CacheDir": filepath.Join(fx.home, ".cache", "ktest", "vm")} {
+		f := reflect.ValueOf(&spec).Elem().FieldByName(name)
+		if !f.IsValid() || f.Kind() != reflect.String {
+			return nil, fmt.Errorf("vmm.Spec has no string field %s", name)
+		}
+		f.SetString(value)
+	}
+	res, err := vmm.Run(b.Context(), spec)
 	if err != nil {
 		return nil, err
 	}
