@@ -316,6 +316,9 @@ func TestVMFixture(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the fixture's kernel questions need root: the baseline runs them as root on this host")
 	}
+	// Minutes of guests: alongside the other parallel tests. The
+	// environment of every command is explicit (no t.Setenv).
+	t.Parallel()
 	fx := newVMFixtureEnv(t)
 	host, exits := hostBaseline(t, fx)
 	t.Logf("host baseline: %v", host)
@@ -560,8 +563,8 @@ func checkRace(t *testing.T, fx *vmFixtureEnv, ktest, root, key string, host fix
 // checkHang runs the hang with a short -timeout: TestHang's binary panics
 // with its own goroutine dump, then cannot exit (a thread stuck in FUSE),
 // so ktest's hard bound must dump the guest kernel's tasks, name TestHang,
-// and put both in the output and a sidecar. It must end well before go
-// test's own kill at -timeout + 1m.
+// and put both in the output and a sidecar, before go test's own kill at
+// -timeout + 1m (which would leave no HARD BOUND line).
 func checkHang(t *testing.T, fx *vmFixtureEnv, ktest, root, key string) {
 	const timeout = 15 * time.Second
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
@@ -574,16 +577,12 @@ func checkHang(t *testing.T, fx *vmFixtureEnv, ktest, root, key string) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	exit := exitOf(t, cmd, cmd.Run())
-	took := time.Since(start)
-	t.Logf("hang: exit %d in %v; stderr:\n%s", exit, took.Round(time.Millisecond), stderr.Bytes())
+	t.Logf("hang: exit %d in %v; stderr:\n%s", exit, time.Since(start).Round(time.Millisecond), stderr.Bytes())
 	r := scanFixture(t, stdout.Bytes(), exit)
 	// The binary never exits, so there is no verdict: a boot failure
 	// (exit 125, docs/spec.md §2), and TestHang is the test that failed.
 	if exit != 125 || r.outcome["hang TestHang"] != testjson.ActionFail {
 		t.Errorf("hang: %v, TestHang %q; want exit 125 and TestHang failed", r, r.outcome["hang TestHang"])
-	}
-	if took >= timeout+time.Minute {
-		t.Errorf("hang took %v: go test's own kill (-timeout + 1m) came first", took)
 	}
 	all := r.output + stderr.String()
 	// The test binary's own dump: its timeout panic, naming the test, and
