@@ -14,6 +14,8 @@
 #                       1; goal <= 0.10
 #   suite-boots/wall/K  a suite's sum of boots over its wall time
 #   suite-boot-share/K  the same sum over the sum of its package times
+#   *-min/K             boot-ratio and pkg-overhead of each variant's
+#                       fastest round, which a busy machine disturbs least
 #
 # Runs as root (the guests' programs do). Needs QEMU and the kernels.
 #
