@@ -346,10 +346,11 @@ func TestVMFixture(t *testing.T) {
 				release = *k.Metadata.Version
 			}
 			checkVMRun(t, vm, host, release)
-			// The hang costs -timeout plus ktest's hard bound (30s): once,
-			// on the newest kernel.
+			// -race, the initramfs transport and the hang (-timeout plus
+			// ktest's hard bound, 30s): once, on the newest kernel.
 			if i == 0 {
 				t.Run("race", func(t *testing.T) { checkRace(t, fx, ktest, kernels.Root, k.Key, host) })
+				t.Run("initramfs", func(t *testing.T) { checkInitramfs(t, fx, ktest, kernels.Root, k.Key, host, release) })
 				t.Run("hang", func(t *testing.T) { checkHang(t, fx, ktest, kernels.Root, k.Key) })
 			}
 		})
@@ -453,12 +454,17 @@ type vmRun struct {
 // with a cover profile, and reads the result.
 func newVMRun(t *testing.T, fx *vmFixtureEnv, ktest, root, key string) vmRun {
 	t.Helper()
+	return newVMRunEnv(t, fx, ktest, key, vmRunEnv(fx, root, nil))
+}
+
+func newVMRunEnv(t *testing.T, fx *vmFixtureEnv, ktest, key string, env []string) vmRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()
 	cover := filepath.Join(tmp, "cover.out")
 	sidecars := filepath.Join(tmp, "sidecars")
-	cmd := command(ctx, fx.dir, vmRunEnv(fx, root, nil), ktest,
+	cmd := command(ctx, fx.dir, env, ktest,
 		"--vm", "--kernel", key, "--on-no-kvm", "tcg", "--sidecar-dir", sidecars,
 		"-json", "-count=1", "-coverprofile="+cover, "-coverpkg=example.com/vmfixture/files", "./...")
 	var stdout, stderr bytes.Buffer
@@ -532,6 +538,28 @@ func checkCover(t *testing.T, profile string) {
 	if covered[true] == 0 || covered[false] == 0 {
 		t.Errorf("cover profile has %d covered and %d uncovered blocks of files.go, want some of each:\n%s", covered[true], covered[false], profile)
 	}
+}
+
+// checkInitramfs runs the fixture as a host without virtiofsd would (a
+// host root for ktest's tool lookup that has none, and none on PATH): the
+// test binary and its module tree travel in the initramfs, and the results,
+// the cover profile included, must be the same.
+func checkInitramfs(t *testing.T, fx *vmFixtureEnv, ktest, root, key string, host fixtureRun, release string) {
+	var path []string
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(dir, "virtiofsd")); err != nil {
+			path = append(path, dir)
+		}
+	}
+	env := vmRunEnv(fx, root, map[string]string{
+		"KTEST_TEST_HOST_ROOT": filepath.Join(t.TempDir(), "host"),
+		"PATH":                 strings.Join(path, string(filepath.ListSeparator)),
+	})
+	vm := newVMRunEnv(t, fx, ktest, key, env)
+	if !strings.Contains(vm.stderr, "no virtiofsd") {
+		t.Errorf("no notice of the missing virtiofsd on stderr:\n%s", vm.stderr)
+	}
+	checkVMRun(t, vm, host, release)
 }
 
 // checkRace runs the packages that need no root under -race: cgo makes
