@@ -346,6 +346,9 @@ func TestVMFixture(t *testing.T) {
 				release = *k.Metadata.Version
 			}
 			checkVMRun(t, vm, host, release)
+			if fs := packageFS(vm.output); fs != fuseMagic {
+				t.Errorf("with virtiofsd the package directory is on filesystem %q in the guest, want virtiofs (FUSE, %s)", fs, fuseMagic)
+			}
 			// -race, the initramfs transport and the hang (-timeout plus
 			// ktest's hard bound, 30s): once, on the newest kernel.
 			if i == 0 {
@@ -540,6 +543,20 @@ func checkCover(t *testing.T, profile string) {
 	}
 }
 
+// fuseMagic is FUSE_SUPER_MAGIC, virtiofs's filesystem type, as
+// files.TestTestdata logs it.
+const fuseMagic = "0x65735546"
+
+// packageFS is the filesystem magic files.TestTestdata logged for its
+// package directory.
+func packageFS(output string) string {
+	m := regexp.MustCompile(`vmfixture: package directory on filesystem magic (0x[0-9a-f]+)`).FindStringSubmatch(output)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
 // checkInitramfs runs the fixture as a host without virtiofsd would (a
 // host root for ktest's tool lookup that has none, and none on PATH): the
 // test binary and its module tree travel in the initramfs, and the results,
@@ -558,6 +575,9 @@ func checkInitramfs(t *testing.T, fx *vmFixtureEnv, ktest, root, key string, hos
 	vm := newVMRunEnv(t, fx, ktest, key, env)
 	if !strings.Contains(vm.stderr, "no virtiofsd") {
 		t.Errorf("no notice of the missing virtiofsd on stderr:\n%s", vm.stderr)
+	}
+	if fs := packageFS(vm.output); fs == "" || fs == fuseMagic {
+		t.Errorf("without virtiofsd the package directory is on filesystem %q in the guest, want the initramfs's (not FUSE, %s)", fs, fuseMagic)
 	}
 	checkVMRun(t, vm, host, release)
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestTestdata(t *testing.T) {
@@ -19,6 +21,13 @@ func TestTestdata(t *testing.T) {
 	if got := Longest(lines); got != "hello from the host" {
 		t.Fatalf("Longest = %q", got)
 	}
+	// How the tree reached the test: virtiofs is FUSE; the initramfs
+	// transport is a ramfs or tmpfs.
+	var fs unix.Statfs_t
+	if err := unix.Statfs(".", &fs); err != nil {
+		t.Fatalf("statfs the package directory: %v", err)
+	}
+	t.Logf("vmfixture: package directory on filesystem magic %#x", fs.Type)
 }
 
 // TestWritable checks the writable places a guest must offer the test:
