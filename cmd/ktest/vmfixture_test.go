@@ -28,6 +28,10 @@ import (
 // this host, the baseline, then through `ktest --vm` on every kernel of the
 // test kernel's cache, and checks that the guest answers them all, with the
 // counts and exit codes of the baseline wherever this host could answer.
+// The baseline acts on this host's kernel as the guest does on its own:
+// `modprobe dummy` (the module stays loaded, as after any modprobe), a
+// dummy link in a network namespace of its own, a child cgroup created
+// and removed; nothing is written outside temp dirs.
 
 // hostCannot starts a fixture skip that is the machine's fault
 // (vmfixture/need.HostCannot).
