@@ -1,0 +1,5 @@
+module example.com/vmfixture
+
+go 1.25.0
+
+require golang.org/x/sys v0.47.0
