@@ -59,8 +59,8 @@ type Status string
 
 // Statuses of a Done event.
 const (
-	Pass Status = "pass"
-	Fail Status = "fail"
+	Pass    Status = "pass"
+	Fail    Status = "fail"
 	Skipped Status = "skip"
 )
 
