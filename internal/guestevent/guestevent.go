@@ -40,7 +40,8 @@ const (
 	Fatal Type = "fatal"
 	// Skip is a t.Skip: the test stopped, skipped (Msg is the reason).
 	Skip Type = "skip"
-	// Start opens a subtest: Test is its full name.
+	// Start opens a subtest: Test is its full name, Parent its
+	// parent's (a subtest's own name may hold a slash).
 	Start Type = "start"
 	// Done closes a test or subtest with Status.
 	Done Type = "done"
@@ -71,6 +72,8 @@ type Event struct {
 	// Test is the full name of the test the event belongs to, as
 	// testing.T.Name gives it in the guest (the host's name too).
 	Test string `json:"test"`
+	// Parent is a Start's parent test.
+	Parent string `json:"parent,omitempty"`
 	// Msg is the message of Log, Error, Fatal, Skip, Panic and Timeout.
 	Msg string `json:"msg,omitempty"`
 	// File and Line are where the message was raised (base name).
@@ -83,6 +86,36 @@ type Event struct {
 	Value json.RawMessage `json:"value,omitempty"`
 	// Status is a Done's.
 	Status Status `json:"status,omitempty"`
+}
+
+// EnvRun is the environment variable that makes a test binary run one
+// body in the guest: its value is a Request in JSON.
+const EnvRun = "KTEST_GUEST_RUN"
+
+// Request is what the host asks of the guest test binary.
+type Request struct {
+	V string `json:"v"`
+	// Test is the full name of the test whose kerneltest.Run body runs.
+	Test string `json:"test"`
+	// Nonce frames the events.
+	Nonce string `json:"nonce"`
+	// TimeoutMS bounds the body; 0 means none.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// ParseRequest reads EnvRun's value.
+func ParseRequest(s string) (Request, error) {
+	var r Request
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		return Request{}, fmt.Errorf("parse %s: %w", EnvRun, err)
+	}
+	if r.V != Version {
+		return Request{}, fmt.Errorf("parse %s: %w: %q, want %q", EnvRun, ErrVersion, r.V, Version)
+	}
+	if r.Test == "" || !ValidNonce(r.Nonce) || r.TimeoutMS < 0 {
+		return Request{}, fmt.Errorf("parse %s: a test name, a nonce and a timeout of 0 or more are needed", EnvRun)
+	}
+	return r, nil
 }
 
 // ErrVersion reports an event of another protocol version.
@@ -98,7 +131,11 @@ func (e Event) Validate() error {
 		return fmt.Errorf("guest event %q names no test", e.Type)
 	}
 	switch e.Type {
-	case Log, Error, Fatal, Skip, Panic, Timeout, Start:
+	case Log, Error, Fatal, Skip, Panic, Timeout:
+	case Start:
+		if e.Parent == "" || !strings.HasPrefix(e.Test, e.Parent+"/") {
+			return fmt.Errorf("guest event start of %s: parent %q is not a prefix of its name", e.Test, e.Parent)
+		}
 	case Done:
 		switch e.Status {
 		case Pass, Fail, Skipped:

@@ -46,7 +46,7 @@ func TestRoundTrip(t *testing.T) {
 	w := NewWriter(&buf, nonce)
 	in := []Event{
 		{Type: Log, Test: "TestX", Msg: "hello\nworld", File: "x_test.go", Line: 12},
-		{Type: Start, Test: "TestX/sub"},
+		{Type: Start, Test: "TestX/sub", Parent: "TestX"},
 		{Type: Report, Test: "TestX/sub", Key: "n", Value: json.RawMessage(`{"a":[1,2]}`)},
 		{Type: Done, Test: "TestX/sub", Status: Fail},
 		{Type: Panic, Test: "TestX", Msg: "boom", Stack: "goroutine 1 [running]:\n..."},
@@ -107,20 +107,22 @@ func TestMalformed(t *testing.T) {
 	m := marker(nonce)
 	good, _ := Encode(nonce, Event{Type: Log, Test: "T", Msg: "after"})
 	for name, line := range map[string]string{
-		"not json":       m + "{oops\n",
-		"truncated":      m + `{"v":"ktest.guest/1","type":"log"` + "\n",
-		"wrong version":  m + `{"v":"ktest.guest/9","type":"log","test":"T"}` + "\n",
-		"no version":     m + `{"type":"log","test":"T"}` + "\n",
-		"unknown type":   m + `{"v":"ktest.guest/1","type":"bogus","test":"T"}` + "\n",
-		"no test":        m + `{"v":"ktest.guest/1","type":"log"}` + "\n",
-		"bad status":     m + `{"v":"ktest.guest/1","type":"done","test":"T","status":"meh"}` + "\n",
-		"report no key":  m + `{"v":"ktest.guest/1","type":"report","test":"T","value":1}` + "\n",
-		"report no val":  m + `{"v":"ktest.guest/1","type":"report","test":"T","key":"k"}` + "\n",
-		"empty":          m + "\n",
-		"array":          m + "[1]\n",
-		"null":           m + "null\n",
-		"trailing junk":  m + `{"v":"ktest.guest/1","type":"log","test":"T"} x` + "\n",
-		"at end of file": m + `{"v":"ktest.guest/1"`,
+		"not json":         m + "{oops\n",
+		"truncated":        m + `{"v":"ktest.guest/1","type":"log"` + "\n",
+		"wrong version":    m + `{"v":"ktest.guest/9","type":"log","test":"T"}` + "\n",
+		"no version":       m + `{"type":"log","test":"T"}` + "\n",
+		"unknown type":     m + `{"v":"ktest.guest/1","type":"bogus","test":"T"}` + "\n",
+		"no test":          m + `{"v":"ktest.guest/1","type":"log"}` + "\n",
+		"bad status":       m + `{"v":"ktest.guest/1","type":"done","test":"T","status":"meh"}` + "\n",
+		"report no key":    m + `{"v":"ktest.guest/1","type":"report","test":"T","value":1}` + "\n",
+		"report no val":    m + `{"v":"ktest.guest/1","type":"report","test":"T","key":"k"}` + "\n",
+		"empty":            m + "\n",
+		"start no parent":  m + `{"v":"ktest.guest/1","type":"start","test":"T/a"}` + "\n",
+		"start bad parent": m + `{"v":"ktest.guest/1","type":"start","test":"T/a","parent":"U"}` + "\n",
+		"array":            m + "[1]\n",
+		"null":             m + "null\n",
+		"trailing junk":    m + `{"v":"ktest.guest/1","type":"log","test":"T"} x` + "\n",
+		"at end of file":   m + `{"v":"ktest.guest/1"`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, events, errs := readAll(t, strings.NewReader(line+string(good)))
@@ -249,4 +251,17 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip: %s != %s", a, b)
 		}
 	})
+}
+
+func TestParseRequest(t *testing.T) {
+	r, err := ParseRequest(`{"v":"ktest.guest/1","test":"TestX/a","nonce":"abc","timeout_ms":5}`)
+	if err != nil || r.Test != "TestX/a" || r.Nonce != "abc" || r.TimeoutMS != 5 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	for _, s := range []string{``, `{}`, `{"v":"ktest.guest/2","test":"T","nonce":"a"}`, `{"v":"ktest.guest/1","nonce":"a"}`,
+		`{"v":"ktest.guest/1","test":"T","nonce":"a:b"}`, `{"v":"ktest.guest/1","test":"T","nonce":"a","timeout_ms":-1}`} {
+		if _, err := ParseRequest(s); err == nil {
+			t.Errorf("ParseRequest(%q) accepted", s)
+		}
+	}
 }
