@@ -24,6 +24,11 @@ type Spec struct {
 	// CPUs and MemoryMB size the guest (defaults 2 and 1024).
 	CPUs     int
 	MemoryMB int
+	// Topology, when set, lays the CPUs out in sockets, cores and threads
+	// (QEMU -smp) and the memory in NUMA nodes (-numa); its CPU count
+	// and node memory then size the guest (CPUs and MemoryMB must be 0
+	// or agree).
+	Topology *Topology
 	// Accel is "kvm" or "tcg" (default $KTEST_ACCEL, else tcg).
 	Accel string
 	// QEMU and Virtiofsd name the programs (a path or a name looked up in
