@@ -30,6 +30,10 @@ var boundaryAllowed = []string{
 	"internal/filekind",
 	"internal/regularfile",
 	"internal/termtext",
+	"internal/vmm",        // the guest engine kerneltest.Run boots (shared with ktest --vm)
+	"internal/vminit",     // its guest init: the test binary is the guest's init
+	"internal/vmproto",    // their control channel
+	"internal/guestevent", // kerneltest.Run's events from the guest body
 }
 
 // runnerSide is what no test-side package may link, whatever else changes:
