@@ -284,3 +284,9 @@ func TestRunLocalSkipSidecar(t *testing.T) {
 		t.Errorf("sidecar %s", raw)
 	}
 }
+
+type (
+	contextT = context.Context
+	specT    = vmm.Spec
+	resultT  = vmm.Result
+)
