@@ -11,9 +11,14 @@ import (
 	"github.com/ktest-dev/ktest/internal/cli"
 	"github.com/ktest-dev/ktest/internal/fdlimit"
 	"github.com/ktest-dev/ktest/internal/reaper"
+	"github.com/ktest-dev/ktest/internal/vminit"
 )
 
 func main() {
+	if vminit.Requested() {
+		// This process is the init of a --vm guest (PID 1), not a command.
+		os.Exit(vminit.Main())
+	}
 	if reaper.Requested() {
 		// This process is ktest's supervisor of go test, not a run.
 		os.Exit(reaper.Main())

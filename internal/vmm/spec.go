@@ -36,6 +36,14 @@ type Spec struct {
 	// /usr/libexec).
 	QEMU      string
 	Virtiofsd string
+	// Init is the guest's PID 1: a static executable that calls
+	// vminit.Main when vminit.Requested (the ktest binary does; default
+	// os.Executable()).
+	Init string
+	// CacheDir keeps what boots share: the initramfs per (init, kernel),
+	// the module indexes modprobe reads, an extracted vmlinux (default
+	// cache.UserCacheHome/ktest/vm).
+	CacheDir string
 
 	// Argv is the program and its arguments; Argv[0] is a host path.
 	Argv []string

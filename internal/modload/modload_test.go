@@ -1,4 +1,4 @@
-package guest
+package modload
 
 import (
 	"bytes"
@@ -75,18 +75,18 @@ func TestLoadModuleOrderAndNames(t *testing.T) {
 		{"ext4", nil}, // built in
 	} {
 		loaded = nil
-		if err := LoadModuleFrom(dir, c.name, "p=1"); err != nil {
+		if err := Load(dir, c.name, "p=1"); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		if !reflect.DeepEqual(loaded, c.want) {
 			t.Errorf("%s loaded %q, want %q", c.name, loaded, c.want)
 		}
 	}
-	err := LoadModuleFrom(dir, "no-such-module", "")
+	err := Load(dir, "no-such-module", "")
 	if err == nil || !strings.Contains(err.Error(), "not in") {
 		t.Errorf("unknown module: %v", err)
 	}
-	if err := LoadModuleFrom(t.TempDir(), "dummy", ""); err == nil || !strings.Contains(err.Error(), "modules.dep") {
+	if err := Load(t.TempDir(), "dummy", ""); err == nil || !strings.Contains(err.Error(), "modules.dep") {
 		t.Errorf("no index: %v", err)
 	}
 }
@@ -95,7 +95,7 @@ func FuzzParseModulesDep(f *testing.F) {
 	f.Add("kernel/a.ko: kernel/b.ko kernel/c.ko\nkernel/b.ko:\n")
 	f.Add("# comment\n\nx.ko.xz:\n")
 	f.Fuzz(func(t *testing.T, data string) {
-		idx := &moduleIndex{paths: map[string]string{}, deps: map[string][]string{}, builtin: map[string]bool{}}
+		idx := &Index{paths: map[string]string{}, deps: map[string][]string{}, builtin: map[string]bool{}}
 		if err := parseModulesDep(strings.NewReader(data), idx); err != nil {
 			return
 		}

@@ -1,0 +1,145 @@
+package vmm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ktest-dev/ktest/internal/atomicfile"
+	"github.com/ktest-dev/ktest/internal/initramfs"
+	"github.com/ktest-dev/ktest/internal/modload"
+	"github.com/ktest-dev/ktest/internal/vminit"
+)
+
+// initramfsModules are the modules the init may need before the host's
+// root is mounted: the transports (virtio-mmio on microvm, virtio-pci on
+// q35), the console ports, virtio-fs, and overlay (for a /lib/modules the
+// host lacks). Built-in ones are skipped.
+func initramfsModules(q35 bool) []string {
+	mods := []string{"virtio_mmio", "virtio_console", "virtiofs", "overlay"}
+	if q35 {
+		mods = append(mods, "virtio_pci")
+	}
+	return mods
+}
+
+// baseInitramfs returns the initramfs for init on kernel k, writing it
+// into cacheDir on first use. It holds nothing per run (the run request
+// travels over the control channel), so boots share it.
+func baseInitramfs(cacheDir, init string, k kernelFiles, q35 bool) (string, error) {
+	id, err := fileIdentity(init)
+	if err != nil {
+		return "", &SetupError{What: "use init " + init, Err: err}
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "ktest.vm/initramfs/1\x00%s\x00%t\x00", id, q35)
+	if k.modules != "" {
+		for _, f := range []string{"modules.dep", "modules.builtin"} {
+			fid, _ := fileIdentity(filepath.Join(k.modules, f))
+			fmt.Fprintf(h, "%s\x00", fid)
+		}
+	}
+	out := filepath.Join(cacheDir, "initramfs-"+hex.EncodeToString(h.Sum(nil))[:24]+".cpio")
+	if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
+		return out, nil
+	}
+	if err := checkStatic(init); err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	w := initramfs.NewWriter(&b)
+	w.AddBaseLayout()
+	w.AddFileFrom("init", 0o755, init)
+	w.AddDir("ktest", 0o755)
+	w.AddSymlink(strings.TrimPrefix(vminit.ModprobePath, "/"), "/init")
+	if k.modules != "" {
+		if err := addModules(w, k.modules, initramfsModules(q35)); err != nil {
+			return "", err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return "", fmt.Errorf("build initramfs: %w", err)
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("build initramfs: %w", err)
+	}
+	if err := atomicfile.WriteFile(out, b.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("build initramfs: %w", err)
+	}
+	return out, nil
+}
+
+// addModules puts names (and what they depend on) under vminit.ModDir,
+// with a modules.dep of their own and the kernel's modules.builtin.
+func addModules(w *initramfs.Writer, dir string, names []string) error {
+	idx, err := modload.ReadIndex(dir)
+	if err != nil {
+		return fmt.Errorf("build initramfs: %w", err)
+	}
+	base := strings.TrimPrefix(vminit.ModDir, "/")
+	var dep strings.Builder
+	var files []string
+	for _, n := range names {
+		order, err := idx.LoadOrder(n)
+		if err != nil {
+			continue // not in this kernel: the boot checks what it needs
+		}
+		for _, rel := range order {
+			if !slices.Contains(files, rel) {
+				files = append(files, rel)
+			}
+		}
+	}
+	for _, rel := range files {
+		name := moduleFileName(rel)
+		order, _ := idx.LoadOrder(name)
+		dep.WriteString(rel + ":")
+		for j := len(order) - 2; j >= 0; j-- {
+			dep.WriteString(" " + order[j])
+		}
+		dep.WriteString("\n")
+		if err := w.AddFileFrom(base+"/"+rel, 0o644, filepath.Join(dir, rel)); err != nil {
+			return err
+		}
+	}
+	if err := w.AddFile(base+"/modules.dep", 0o644, []byte(dep.String())); err != nil {
+		return err
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
+		return w.AddFile(base+"/modules.builtin", 0o644, data)
+	}
+	return nil
+}
+
+// moduleFileName is the module name of a module file path.
+func moduleFileName(rel string) string {
+	b := filepath.Base(rel)
+	for _, ext := range []string{".xz", ".zst", ".gz"} {
+		b = strings.TrimSuffix(b, ext)
+	}
+	return strings.TrimSuffix(b, ".ko")
+}
+
+// checkStatic refuses an init that needs a dynamic loader: the initramfs
+// has none.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return &SetupError{What: "use init " + path, Err: err, Hint: "Spec.Init must be a static executable that calls vminit.Main (the ktest binary)"}
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			interp, _ := io.ReadAll(p.Open())
+			return &SetupError{What: "use init " + path, Err: fmt.Errorf("it is dynamically linked (interpreter %s)", strings.TrimRight(string(interp), "\x00")), Hint: "build it with CGO_ENABLED=0"}
+		}
+	}
+	return nil
+}

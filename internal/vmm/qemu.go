@@ -1,0 +1,111 @@
+package vmm
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/ktest-dev/ktest/internal/vmproto"
+)
+
+// machine is one boot's QEMU configuration.
+type machine struct {
+	kernel  kernelFiles
+	initrd  string
+	cpus    int
+	memMB   int
+	accel   string
+	scratch string // sockets live here
+}
+
+// Socket names in the scratch directory; QEMU connects to each as a client.
+const (
+	sockConsole = "console.sock"
+	sockCtl     = "ctl.sock"
+	sockOut     = "out.sock"
+	sockErr     = "err.sock"
+	sockQMP     = "qmp.sock"
+	sockFS      = "fs.sock" // virtiofsd listens here
+)
+
+// q35 reports whether the boot uses the bzImage on q35 (no vmlinux).
+func (m machine) q35() bool { return m.kernel.vmlinux == "" }
+
+// cmdline is the kernel command line.
+func (m machine) cmdline() string {
+	parts := []string{
+		"console=ttyS0", "panic=-1", "reboot=t",
+		// An NMI from the host (the hard bound's last resort) panics, which
+		// prints the CPU's backtrace.
+		"unknown_nmi_panic=1",
+		"quiet", "loglevel=4",
+		vmproto.InitEnv + "=1",
+	}
+	if os.Getenv("KTEST_VMDEBUG") == "1" {
+		parts = append(parts[:4], "KTEST_VMDEBUG=1", parts[6])
+	}
+	if khz := tscKHz(); khz > 0 && m.accel == "tcg" {
+		// Skips the TSC calibration, which costs most under TCG.
+		parts = append(parts, "tsc_early_khz="+strconv.Itoa(khz))
+	}
+	return strings.Join(parts, " ")
+}
+
+// args are QEMU's arguments (without argv[0]).
+func (m machine) args() []string {
+	sock := func(n string) string { return filepath.Join(m.scratch, n) }
+	mem := strconv.Itoa(m.memMB)
+	a := []string{"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"}
+	if m.q35() {
+		a = append(a, "-machine", "q35,memory-backend=mem", "-kernel", m.kernel.image)
+	} else {
+		a = append(a, "-machine", "microvm,x-option-roms=off,isa-serial=on,memory-backend=mem", "-kernel", m.kernel.vmlinux,
+			// vhost-user-fs needs a virtio 1.0 transport; QEMU's
+			// virtio-mmio is legacy unless told otherwise.
+			"-global", "virtio-mmio.force-legacy=false")
+	}
+	a = append(a, "-initrd", m.initrd, "-append", m.cmdline(),
+		"-m", mem, "-smp", strconv.Itoa(m.cpus),
+		"-object", "memory-backend-memfd,id=mem,size="+mem+"M,share=on")
+	if m.accel == "kvm" {
+		a = append(a, "-enable-kvm", "-cpu", "host")
+	} else {
+		// One TCG thread for all vCPUs (multi-threaded TCG oopsed with
+		// -smp > 1 on these hosts; see vm.qemuArgs).
+		a = append(a, "-accel", "tcg,thread=single")
+	}
+	serial, fs := "virtio-serial-device", "vhost-user-fs-device"
+	if m.q35() {
+		serial, fs = "virtio-serial-pci", "vhost-user-fs-pci"
+	}
+	a = append(a,
+		"-chardev", "socket,id=con,path="+sock(sockConsole), "-serial", "chardev:con",
+		"-device", serial+",max_ports=4",
+		"-chardev", "socket,id=ctl,path="+sock(sockCtl), "-device", "virtserialport,chardev=ctl,name="+vmproto.CtlPort,
+		"-chardev", "socket,id=out,path="+sock(sockOut), "-device", "virtserialport,chardev=out,name="+vmproto.OutPort,
+		"-chardev", "socket,id=err,path="+sock(sockErr), "-device", "virtserialport,chardev=err,name="+vmproto.ErrPort,
+		"-chardev", "socket,id=fs,path="+sock(sockFS), "-device", fs+",chardev=fs,tag="+vmproto.FSTag,
+		"-chardev", "socket,id=qmp,path="+sock(sockQMP), "-mon", "chardev=qmp,mode=control",
+	)
+	return a
+}
+
+// tscKHz is the host's TSC frequency (which TCG's guest TSC follows), from
+// /proc/cpuinfo; 0 when unknown.
+func tscKHz() int {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if ok && strings.TrimSpace(k) == "cpu MHz" {
+			mhz, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil && mhz > 0 {
+				return int(mhz * 1000)
+			}
+		}
+	}
+	return 0
+}
