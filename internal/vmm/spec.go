@@ -42,8 +42,14 @@ type Spec struct {
 	Init string
 	// CacheDir keeps what boots share: the initramfs per (init, kernel),
 	// the module indexes modprobe reads, an extracted vmlinux (default
-	// cache.UserCacheHome/ktest/vm).
+	// $XDG_CACHE_HOME or $HOME/.cache, then ktest/vm).
 	CacheDir string
+	// ExtractVmlinux, when set, extracts the vmlinux (PVH entry) of a
+	// bzImage that has none beside it, into out (once per image, into
+	// CacheDir); without it such a kernel boots as a bzImage on q35.
+	// ktest sets it (package bzimage); kerneltest, which must not link
+	// the decompressors, does not.
+	ExtractVmlinux func(image, out string) error
 
 	// Argv is the program and its arguments; Argv[0] is a host path.
 	Argv []string
