@@ -38,6 +38,18 @@ func prepare(ctx context.Context, s Spec) (*prepared, error) {
 	if len(s.Argv) == 0 {
 		return nil, &SetupError{What: "run in vm", Err: errors.New("no program")}
 	}
+	if t := s.Topology; t != nil {
+		if err := t.Validate(s.MemoryMB); err != nil {
+			return nil, &SetupError{What: "run in vm", Err: err}
+		}
+		if s.CPUs != 0 && s.CPUs != t.CPUs() {
+			return nil, &SetupError{What: "run in vm", Err: fmt.Errorf("Spec.CPUs is %d, its topology has %d", s.CPUs, t.CPUs())}
+		}
+		s.CPUs = t.CPUs()
+		if m := t.MemoryMB(); m != 0 {
+			s.MemoryMB = m
+		}
+	}
 	if s.CPUs == 0 {
 		s.CPUs = DefaultCPUs
 	}
@@ -88,7 +100,7 @@ func prepare(ctx context.Context, s Spec) (*prepared, error) {
 	if err := checkVirtiofs(k); err != nil {
 		return nil, err
 	}
-	m := machine{kernel: k, cpus: s.CPUs, memMB: s.MemoryMB, accel: s.Accel}
+	m := machine{kernel: k, cpus: s.CPUs, memMB: s.MemoryMB, accel: s.Accel, topology: s.Topology}
 	if m.initrd, err = baseInitramfs(s.CacheDir, s.Init, k, m.q35()); err != nil {
 		return nil, err
 	}

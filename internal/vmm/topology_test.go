@@ -50,3 +50,33 @@ func TestTopologyValidate(t *testing.T) {
 		}
 	}
 }
+
+// A topology reaches QEMU's -smp; NUMA nodes move the boot to q35 (whose
+// ACPI tables carry the SRAT) with one shared memory backend per node.
+func TestMachineTopologyArgs(t *testing.T) {
+	k := kernelFiles{image: "/k/bzImage", vmlinux: "/k/vmlinux"}
+	flat := machine{kernel: k, cpus: 4, memMB: 512, accel: "tcg", topology: &Topology{Sockets: 2, Cores: 2, Threads: 1}}
+	a := flat.args()
+	if flat.q35() || !hasArgs(a, "-smp", "cpus=4,sockets=2,cores=2,threads=1") || !hasArgs(a, "-kernel", "/k/vmlinux") {
+		t.Errorf("flat topology: %q", a)
+	}
+	numa := flat
+	numa.topology = &Topology{Sockets: 2, Cores: 2, Threads: 1, NUMA: []NUMANode{{CPUs: 2, MemoryMB: 256}, {CPUs: 2, MemoryMB: 256}}}
+	a = numa.args()
+	if !numa.q35() || !hasArgs(a, "-machine", "q35") || !hasArgs(a, "-kernel", "/k/bzImage") ||
+		!hasArgs(a, "-numa", "node,nodeid=1,memdev=numa-mem1,cpus=2-3") || slices.Contains(a, "memory-backend-memfd,id=mem,size=512M,share=on") {
+		t.Errorf("NUMA topology: %q", a)
+	}
+	if plain := (machine{kernel: k, cpus: 2, memMB: 256}).args(); !hasArgs(plain, "-smp", "2") {
+		t.Errorf("no topology: %q", plain)
+	}
+}
+
+func hasArgs(a []string, flag, value string) bool {
+	for i := 0; i+1 < len(a); i++ {
+		if a[i] == flag && a[i+1] == value {
+			return true
+		}
+	}
+	return false
+}
