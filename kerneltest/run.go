@@ -366,3 +366,13 @@ func randomNonce() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// InGuest reports whether this process is a guest of kerneltest.Run: the
+// test binary run again inside the VM. Code before Run runs on the host
+// and again in the guest, on the way to the body; what only the host
+// needs (finding files to boot, building Config) can be skipped there,
+// where Run ignores its Config.
+func InGuest() bool {
+	_, ok := os.LookupEnv(guestevent.EnvRun)
+	return ok
+}

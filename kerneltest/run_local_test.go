@@ -60,8 +60,7 @@ func useLocal(t *testing.T) {
 // local is a Config for localLaunch: no kernel is looked up.
 var local = Config{Kernel: "/nonexistent/local-launch", Timeout: time.Minute}
 
-// inGuest reports whether this process is a guest.
-func inGuest() bool { _, ok := os.LookupEnv(guestevent.EnvRun); return ok }
+func inGuest() bool { return InGuest() }
 
 func TestRunLocalPass(t *testing.T) {
 	useLocal(t)

@@ -125,13 +125,13 @@ type Preset struct {
 }
 
 // Presets are small layouts that exercise what differs between machines:
-// one CPU, several cores, several sockets, SMT threads, and two NUMA
-// nodes.
+// one CPU, several cores, several sockets, and two NUMA nodes. SMT
+// threads (Threads > 1) are left out: under TCG, QEMU's default CPU model
+// shows a guest its threads as cores.
 var Presets = []Preset{
 	{"1cpu", Topology{Sockets: 1, Cores: 1, Threads: 1}},
 	{"2cores", Topology{Sockets: 1, Cores: 2, Threads: 1}},
 	{"2sockets", Topology{Sockets: 2, Cores: 1, Threads: 1}},
-	{"smt", Topology{Sockets: 1, Cores: 1, Threads: 2}},
 	{"2numa", Topology{Sockets: 2, Cores: 1, Threads: 1, NUMA: []Node{{CPUs: 1, MemoryMB: 384}, {CPUs: 1, MemoryMB: 384}}}},
 }
 
