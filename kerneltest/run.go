@@ -199,6 +199,7 @@ func runHost(t *testing.T, cfg Config, body func(*G)) *Result {
 		t.Fatalf("kerneltest: %v", err)
 	}
 	spec.Timeout = bootAllowance + timeout + 30*time.Second
+	spec.CacheDir = os.Getenv(testproto.EnvVMCacheDir)
 
 	rep := newReplay(t.Name())
 	pr, pw := io.Pipe()

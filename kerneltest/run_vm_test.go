@@ -2,11 +2,16 @@ package kerneltest
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/testkernel"
+	"github.com/ktest-dev/ktest/internal/testproto"
 )
 
 // These tests boot the real kernel (internal/testkernel finds it; they
@@ -56,5 +61,108 @@ func TestRunVMGauntletTopology(t *testing.T) {
 		if r != nil && r.Value("topology", &top) == nil {
 			t.Logf("%s: guest topology %+v, boot %v", name, top, r.Boot)
 		}
+	}
+}
+
+// Host tests that fail or skip on purpose, in a child test binary (see
+// TestRunVMVerdicts) that boots real guests.
+func init() {
+	childRoles["vm-mixed"] = func(t *testing.T) {
+		res := Run(t, vmConfig(t), func(g *G) {
+			g.Run("pass", func(g *G) { g.Report("cpus", runtimeNumCPU()) })
+			g.Run("fail", func(g *G) { g.Errorf("failing in the guest") })
+			g.Run("skip", func(g *G) { g.Skipf("skipping in the guest") })
+		})
+		var cpus int
+		if err := res.Value("cpus", &cpus); err != nil || cpus != 1 {
+			t.Errorf("cpus %d %v", cpus, err)
+		}
+		t.Log("host code after Run ran")
+	}
+	childRoles["vm-skip"] = func(t *testing.T) {
+		Run(t, vmConfig(t), func(g *G) { g.Skipf("no such feature in %s", "this kernel") })
+	}
+	childRoles["vm-panic"] = func(t *testing.T) {
+		Run(t, vmConfig(t), func(g *G) { panicInGuest() })
+	}
+	childRoles["vm-timeout"] = func(t *testing.T) {
+		cfg := vmConfig(t)
+		cfg.Timeout = 3 * time.Second
+		Run(t, cfg, func(g *G) { blockInGuest() })
+	}
+}
+
+func TestRunVMVerdicts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots four guests")
+	}
+	testkernel.Path(t) // skips without a kernel
+	env := []string{testproto.EnvVMCacheDir + "=" + os.Getenv(testproto.EnvVMCacheDir)}
+	if k := os.Getenv(testkernel.EnvTestKernel); k != "" {
+		env = append(env, testkernel.EnvTestKernel+"="+k)
+	}
+	for _, c := range []struct {
+		role, verdict string
+		want          []string
+	}{
+		{"vm-mixed", "FAIL", []string{`--- PASS: TestChildRole/pass`, `--- FAIL: TestChildRole/fail`, `run_vm_test.go:\d+: failing in the guest`,
+			`--- SKIP: TestChildRole/skip`, `ktest: SKIP: guest: the test body skipped in the guest: run_vm_test.go:\d+: skipping in the guest`, `host code after Run ran`}},
+		{"vm-skip", "SKIP", []string{`ktest: SKIP: guest: the test body skipped in the guest: run_vm_test.go:\d+: no such feature in this kernel`}},
+		{"vm-panic", "FAIL", []string{`panic in the guest: guest boom`, `kerneltest.panicInGuest\(`}},
+		{"vm-timeout", "FAIL", []string{`timed out in the guest: the body ran longer than its timeout of 3s`, `guest goroutines:`, `kerneltest.blockInGuest\(`}},
+	} {
+		t.Run(c.role, func(t *testing.T) {
+			t.Parallel()
+			res := runChild(t, c.role, env...)
+			if v := res.verdict(); v != c.verdict {
+				t.Errorf("verdict %s, want %s", v, c.verdict)
+			}
+			for _, re := range c.want {
+				if !regexp.MustCompile(re).MatchString(res.output) {
+					t.Errorf("output lacks %s", re)
+				}
+			}
+			if t.Failed() {
+				t.Logf("child output:\n%s", res.output)
+			}
+		})
+	}
+}
+
+func runtimeNumCPU() int { return runtime.NumCPU() }
+
+func init() {
+	childRoles["vm-no-go"] = func(t *testing.T) {
+		if !InGuest() {
+			if p, err := exec.LookPath("go"); err == nil {
+				t.Fatalf("go is on PATH: %s", p)
+			}
+		}
+		res := Run(t, vmConfig(t), func(g *G) { g.Report("ok", true) })
+		var ok bool
+		if err := res.Value("ok", &ok); err != nil || !ok {
+			t.Errorf("value: %v %v", ok, err)
+		}
+	}
+}
+
+// The test binary is all a guest needs: run as `go test -c` leaves it,
+// with no go on PATH, Run works (nothing is built at test time).
+func TestRunVMWithoutGo(t *testing.T) {
+	testkernel.Path(t)
+	var dirs []string
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(d, "go")); err != nil {
+			dirs = append(dirs, d)
+		}
+	}
+	env := []string{"PATH=" + strings.Join(dirs, string(filepath.ListSeparator)),
+		testproto.EnvVMCacheDir + "=" + os.Getenv(testproto.EnvVMCacheDir)}
+	if k := os.Getenv(testkernel.EnvTestKernel); k != "" {
+		env = append(env, testkernel.EnvTestKernel+"="+k)
+	}
+	res := runChild(t, "vm-no-go", env...)
+	if res.verdict() != "PASS" {
+		t.Errorf("verdict %s, want PASS; output:\n%s", res.verdict(), res.output)
 	}
 }
