@@ -166,3 +166,20 @@ func TestRunVMWithoutGo(t *testing.T) {
 		t.Errorf("verdict %s, want PASS; output:\n%s", res.verdict(), res.output)
 	}
 }
+
+// The two halves of scripts/bench-run.sh (KERNELTEST_BENCH=1): a trivial
+// kerneltest.Run body, run by plain ktest, against a trivial test run in
+// the guest by `ktest --vm`, on the same kernel in the same run.
+func TestBenchRunTrivial(t *testing.T) {
+	if os.Getenv("KERNELTEST_BENCH") != "1" && !InGuest() {
+		t.Skip("scripts/bench-run.sh runs it")
+	}
+	res := Run(t, Config{CPUs: 2, MemoryMB: 1024}, func(g *G) { g.Report("ok", true) })
+	t.Logf("boot %v, total %v", res.Boot, res.Total)
+}
+
+func TestBenchVMTrivial(t *testing.T) {
+	if os.Getenv("KERNELTEST_BENCH") != "1" {
+		t.Skip("scripts/bench-run.sh runs it")
+	}
+}
