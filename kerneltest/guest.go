@@ -2,6 +2,7 @@ package kerneltest
 
 import (
 	"context"
+	"maps"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ktest-dev/ktest/internal/guestevent"
+	"github.com/ktest-dev/ktest/internal/testproto"
 )
 
 // G is what a kerneltest.Run body gets inside the guest: the guest test
@@ -36,6 +38,10 @@ type guestShared struct {
 	// mine is set when the root test is skipped by kerneltest itself to
 	// end it after a body that passed.
 	mine bool
+	// direct is set when the body runs in place, in this process (it is
+	// in a ktest --vm guest already): messages go to the test at once and
+	// values are kept here.
+	direct map[string]json.RawMessage
 }
 
 // Name is the test's name, the same in the guest and on the host.
@@ -108,13 +114,20 @@ func (g *G) FailNow() {
 // with the SKIP banner (docs/spec.md §6) carrying the message, and under
 // ktest a skip sidecar.
 func (g *G) Skipf(format string, args ...any) {
-	g.send(guestevent.Skip, fmt.Sprintf(format, args...))
-	g.t.SkipNow()
+	g.skip(fmt.Sprintf(format, args...))
 }
 
 // Skip is Skipf with fmt.Sprintln's formatting.
 func (g *G) Skip(args ...any) {
-	g.send(guestevent.Skip, sprintln(args...))
+	g.skip(sprintln(args...))
+}
+
+func (g *G) skip(msg string) {
+	if g.sh.direct != nil {
+		file, line := g.caller()
+		skipLogged(g.t, skipSite{category: testproto.Guest, reason: skipReason(strings.TrimSuffix(located(guestevent.Event{Msg: msg, File: file, Line: line}), "\n"))})
+	}
+	g.send(guestevent.Skip, msg)
 	g.t.SkipNow()
 }
 
@@ -176,10 +189,25 @@ func (g *G) done(root bool) {
 // and G's helpers.
 func (g *G) send(typ guestevent.Type, msg string) {
 	file, line := g.caller()
-	g.write(guestevent.Event{Type: typ, Test: g.t.Name(), Msg: msg, File: file, Line: line})
+	e := guestevent.Event{Type: typ, Test: g.t.Name(), Msg: msg, File: file, Line: line}
+	if g.sh.direct != nil {
+		if typ != guestevent.Skip && (msg != "" || typ == guestevent.Log) {
+			fmt.Fprint(g.t.Output(), located(e))
+		}
+		return
+	}
+	g.write(e)
 }
 
 func (g *G) write(e guestevent.Event) {
+	if g.sh.direct != nil {
+		if e.Type == guestevent.Report {
+			g.sh.mu.Lock()
+			g.sh.direct[e.Key] = e.Value
+			g.sh.mu.Unlock()
+		}
+		return
+	}
 	if err := g.sh.ev.Write(e); err != nil {
 		// The host will miss the event; the guest test still has it.
 		g.t.Logf("kerneltest: send %s event to the host: %v", e.Type, err)
@@ -246,4 +274,17 @@ func (g *G) timedOut(d time.Duration) {
 	}
 	g.write(guestevent.Event{Type: guestevent.Timeout, Test: g.t.Name(), Msg: fmt.Sprintf("the body ran longer than its timeout of %v", d), Stack: string(buf)})
 	panic(fmt.Sprintf("kerneltest: test %s: the body ran longer than its timeout of %v", g.t.Name(), d))
+}
+
+// runDirect runs body in place, on t: the test already runs in a ktest
+// guest (ktest --vm), where booting another guest would nest emulators.
+func runDirect(t *testing.T, body func(*G)) *Result {
+	t.Helper()
+	t.Logf("kerneltest: %s runs in a ktest --vm guest already: the body runs here, in this guest (Config's machine is not applied)", t.Name())
+	sh := &guestShared{helpers: map[string]bool{}, direct: map[string]json.RawMessage{}}
+	g := &G{t: t, sh: sh}
+	g.call(body)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return &Result{values: maps.Clone(sh.direct)}
 }

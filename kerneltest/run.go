@@ -22,6 +22,7 @@ import (
 	"github.com/ktest-dev/ktest/internal/guestevent"
 	"github.com/ktest-dev/ktest/internal/testproto"
 	"github.com/ktest-dev/ktest/internal/vmm"
+	"github.com/ktest-dev/ktest/internal/vmproto"
 )
 
 // Config describes the guest a kerneltest.Run body runs in.
@@ -147,7 +148,9 @@ var ran sync.Map
 // goroutine running the test.
 //
 // Run skips the test as Kernel does when there is no kernel, and with the
-// no-qemu banner when QEMU is not installed.
+// no-qemu banner when QEMU is not installed. A test that already runs in
+// a ktest guest (ktest --vm) runs the body in place, in that guest, with
+// the same mapping of results (Config's machine is then not applied).
 func Run(t *testing.T, cfg Config, body func(g *G)) *Result {
 	t.Helper()
 	if s, ok := os.LookupEnv(guestevent.EnvRun); ok {
@@ -167,6 +170,9 @@ func Run(t *testing.T, cfg Config, body func(g *G)) *Result {
 	}
 	if _, loaded := ran.LoadOrStore(t, true); loaded {
 		t.Fatalf("kerneltest: Run called twice in test %s; use subtests (t.Run) for several guests", t.Name())
+	}
+	if os.Getenv(vmproto.GuestEnv) == "1" {
+		return runDirect(t, body)
 	}
 	return runHost(t, cfg, body)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ktest-dev/ktest/internal/guestevent"
 	"github.com/ktest-dev/ktest/internal/vmm"
+	"github.com/ktest-dev/ktest/internal/vmproto"
 )
 
 // These tests run Run's whole path except the VM: the "guest" is this test
@@ -289,3 +290,52 @@ type (
 	specT    = vmm.Spec
 	resultT  = vmm.Result
 )
+
+// In a ktest --vm guest already, Run runs the body in place.
+func TestRunDirectInVMGuest(t *testing.T) {
+	t.Setenv(vmproto.GuestEnv, "1")
+	old := launch
+	launch = func(context.Context, vmm.Spec) (*vmm.Result, error) {
+		t.Error("Run booted a guest inside the guest")
+		return nil, errors.New("no")
+	}
+	t.Cleanup(func() { launch = old })
+	pid := os.Getpid()
+	res := Run(t, Config{}, func(g *G) {
+		if os.Getpid() != pid {
+			g.Errorf("the body runs in another process")
+		}
+		g.Run("sub", func(g *G) { g.Report("sub", 7) })
+		g.Report("n", 1)
+	})
+	var n, sub int
+	if res.Value("n", &n) != nil || res.Value("sub", &sub) != nil || n != 1 || sub != 7 {
+		t.Errorf("values %v %v (keys %v)", n, sub, res.Keys())
+	}
+}
+
+func init() {
+	childRoles["direct-mixed"] = func(t *testing.T) {
+		os.Setenv(vmproto.GuestEnv, "1")
+		Run(t, Config{}, func(g *G) {
+			g.Logf("direct log")
+			g.Run("skip", func(g *G) { g.Skipf("direct skip") })
+			g.Errorf("direct error")
+		})
+		t.Log("host code after Run ran")
+	}
+}
+
+func TestRunDirectVerdicts(t *testing.T) {
+	t.Parallel()
+	res := runChild(t, "direct-mixed")
+	for _, re := range []string{`run_local_test.go:\d+: direct log`, `ktest: SKIP: guest: the test body skipped in the guest: run_local_test.go:\d+: direct skip`,
+		`--- SKIP: TestChildRole/skip`, `run_local_test.go:\d+: direct error`, `host code after Run ran`} {
+		if !regexp.MustCompile(re).MatchString(res.output) {
+			t.Errorf("output lacks %s", re)
+		}
+	}
+	if res.verdict() != "FAIL" || t.Failed() {
+		t.Errorf("verdict %s; output:\n%s", res.verdict(), res.output)
+	}
+}
