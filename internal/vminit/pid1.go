@@ -346,6 +346,8 @@ func reapUntil(pid int, chld <-chan os.Signal) (code, sig int) {
 // dump writes the blocked tasks and every CPU's backtrace to the kernel
 // log (and so the console).
 func dump() {
+	// The boot is quiet (loglevel=4); sysrq's reports are KERN_INFO.
+	_ = os.WriteFile("/proc/sys/kernel/printk", []byte("8"), 0)
 	for _, c := range []string{"w", "l"} {
 		if err := os.WriteFile("/proc/sysrq-trigger", []byte(c), 0); err != nil {
 			logf("sysrq %s: %v", c, err)

@@ -29,6 +29,8 @@ type prepared struct {
 	rustFS    bool
 	machine   machine
 	req       vmproto.Run
+
+	consoleConn *os.File // QEMU's console connection, during boot
 }
 
 func prepare(ctx context.Context, s Spec) (*prepared, error) {

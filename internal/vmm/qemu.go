@@ -47,11 +47,13 @@ func (m machine) cmdline() string {
 		// An NMI from the host (the hard bound's last resort) panics, which
 		// prints the CPU's backtrace.
 		"unknown_nmi_panic=1",
+		// sysrq w and l over the serial line when the init is stuck.
+		"sysrq_always_enabled=1",
 		"quiet", "loglevel=4",
 		vmproto.InitEnv + "=1",
 	}
 	if os.Getenv("KTEST_VMDEBUG") == "1" {
-		parts = append(parts[:4], "KTEST_VMDEBUG=1", parts[6])
+		parts = append(parts, "KTEST_VMDEBUG=1")
 	}
 	if khz := tscKHz(); khz > 0 && m.accel == "tcg" {
 		// Skips the TSC calibration, which costs most under TCG.

@@ -127,6 +127,7 @@ func (p *prepared) boot(ctx context.Context) (*Result, error) {
 		}
 	}
 
+	p.consoleConn = c.console
 	con := newConsole(s.Console)
 	var consoleDone <-chan struct{} = closedChan()
 	if c.console != nil {
@@ -231,8 +232,13 @@ loop:
 		case <-q.done:
 			break loop
 		case <-vfsDone:
-			// Without it every file access in the guest hangs.
-			vfsDied = true
+			// It exits when QEMU closes its socket: QEMU's exit is the
+			// news then. Otherwise every file access in the guest hangs.
+			select {
+			case <-q.done:
+			case <-time.After(2 * time.Second):
+				vfsDied = true
+			}
 			break loop
 		case <-grace:
 			break loop
@@ -259,7 +265,7 @@ loop:
 		res.Console += "\n--- virtiofsd ---\n" + vfs.stderr.String() + "\n--- qemu ---\n" + q.stderr.String()
 	}
 
-	tail := tailLines(res.Console, 40)
+	tail := consoleTail(res.Console)
 	switch {
 	case exited:
 		return res, nil
@@ -300,8 +306,15 @@ wait:
 		}
 	}
 	if !answered && qmp != nil && !q.exited() {
-		if err := injectNMI(qmp); err != nil {
-			con.Write([]byte(fmt.Sprintf("\n[ktest: qmp inject-nmi: %v]\n", err)))
+		// The init is stuck: sysrq over the serial line, then an NMI.
+		qc := newQMP(qmp)
+		err := serialSysrq(qc, p.consoleConn, "8wl")
+		if err == nil {
+			con.waitQuiet(consoleQuiet, dumpWait, q.done)
+			err = qc.execute("inject-nmi", nil)
+		}
+		if err != nil {
+			con.Write([]byte(fmt.Sprintf("\n[ktest: dump through QEMU: %v]\n", err)))
 		}
 	}
 	con.waitQuiet(consoleQuiet, dumpWait, q.done)
@@ -333,6 +346,20 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// consoleTail is the end of the console shown with a boot failure: the
+// last 40 lines, reaching back to a kernel panic's line (and the 20 lines
+// before it) when one is printed earlier.
+func consoleTail(console string) string {
+	tail := tailLines(console, 40)
+	i := strings.LastIndex(console, "Kernel panic")
+	if i < 0 || strings.Contains(tail, "Kernel panic") {
+		return tail
+	}
+	before := strings.Count(console[:i], "\n")
+	all := strings.Count(strings.TrimRight(console, "\n"), "\n") + 1
+	return tailLines(console, min(all-before+20, 200))
 }
 
 // tailLines returns the last n lines of s.
