@@ -339,3 +339,18 @@ func TestRunDirectVerdicts(t *testing.T) {
 		t.Errorf("verdict %s; output:\n%s", res.verdict(), res.output)
 	}
 }
+
+func init() {
+	childRoles["no-qemu"] = func(t *testing.T) {
+		Run(t, Config{Kernel: "/nonexistent/bzImage"}, func(g *G) {})
+	}
+}
+
+// Without QEMU on PATH, Run skips with the no-qemu banner.
+func TestRunWithoutQEMUSkips(t *testing.T) {
+	t.Parallel()
+	res := runChild(t, "no-qemu", "PATH="+t.TempDir())
+	if res.verdict() != "SKIP" || !strings.Contains(res.output, "ktest: SKIP: no-qemu: find QEMU") {
+		t.Errorf("verdict %s; output:\n%s", res.verdict(), res.output)
+	}
+}
