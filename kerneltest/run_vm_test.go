@@ -24,7 +24,7 @@ func vmConfig(t *testing.T) Config {
 		// The guest reads no kernel cache (and Run ignores the Config).
 		return Config{}
 	}
-	return Config{Kernel: testkernel.Path(t), CPUs: 1, MemoryMB: 512, Timeout: time.Minute}
+	return Config{Kernel: testkernel.Path(t), CPUs: 1, MemoryMB: 512, Timeout: 3 * time.Minute}
 }
 
 func TestRunVMPass(t *testing.T) {
