@@ -1,6 +1,7 @@
 package kerneltest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,5 +182,40 @@ func TestBenchRunTrivial(t *testing.T) {
 func TestBenchVMTrivial(t *testing.T) {
 	if os.Getenv("KERNELTEST_BENCH") != "1" {
 		t.Skip("scripts/bench-run.sh runs it")
+	}
+}
+
+// A large value crosses the guest's stdout whole, while the body prints
+// to the same stdout from another goroutine.
+func TestRunVMLargeValueWithNoise(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	res := Run(t, vmConfig(t), func(g *G) {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+					fmt.Printf("noise line %d\n", i)
+				}
+			}
+		}()
+		for i := range 5 {
+			g.Report(fmt.Sprintf("big%d", i), big)
+		}
+		close(stop)
+		<-done
+	})
+	for i := range 5 {
+		var got string
+		if err := res.Value(fmt.Sprintf("big%d", i), &got); err != nil || got != big {
+			t.Errorf("value %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if !strings.Contains(res.Output, "noise line") {
+		t.Errorf("the body's own output is lost: %.200q", res.Output)
 	}
 }
