@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -167,7 +168,9 @@ func readList(path string) ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return list, nil
+	// Nodes come out in id order, whatever order the list has.
+	slices.Sort(list)
+	return slices.Compact(list), nil
 }
 
 func parseList(s string) ([]int, error) {
