@@ -259,6 +259,9 @@ func finish(t *testing.T, ht hostT, rep *replay, res *vmm.Result, err error) *Re
 		if !errors.As(err, &be) && out.Console != "" {
 			fmt.Fprintf(w, "--- kernel console (last lines) ---\n%s\n", tail(out.Console, 100))
 		}
+		if res != nil && res.Dump != "" {
+			fmt.Fprintf(w, "--- guest dump at the hard bound (blocked tasks, CPU backtraces) ---\n%s\n", strings.TrimRight(res.Dump, "\n"))
+		}
 		ht.Fail()
 	case !rep.ended && !rep.stopped:
 		code := -1

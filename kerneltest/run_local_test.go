@@ -354,3 +354,30 @@ func TestRunWithoutQEMUSkips(t *testing.T) {
 		t.Errorf("verdict %s; output:\n%s", res.verdict(), res.output)
 	}
 }
+
+func init() {
+	childRoles["boot-hang"] = func(t *testing.T) {
+		launch = func(context.Context, vmm.Spec) (*vmm.Result, error) {
+			return &vmm.Result{ExitCode: -1, Console: "console line\n", Dump: "task:kworker state:D\n"},
+				&vmm.BootError{Reason: "no verdict within the hard bound", ConsoleTail: "console line", TimedOut: true}
+		}
+		Run(t, local, func(g *G) {})
+		t.Log("host code after Run ran")
+	}
+}
+
+// A guest that never gave a verdict fails the test with the engine's
+// reason, the console tail and the hard bound's dump, and stops it.
+func TestRunBootFailure(t *testing.T) {
+	t.Parallel()
+	res := runChild(t, "boot-hang")
+	for _, want := range []string{"the guest did not run the body to its end: boot failure: no verdict within the hard bound",
+		"console line", "guest dump at the hard bound", "task:kworker state:D"} {
+		if !strings.Contains(res.output, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if res.verdict() != "FAIL" || strings.Contains(res.output, "host code after Run ran") || t.Failed() {
+		t.Errorf("verdict %s; output:\n%s", res.verdict(), res.output)
+	}
+}
