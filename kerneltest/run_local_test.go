@@ -2,6 +2,7 @@ package kerneltest
 
 import (
 	"bytes"
+	"flag"
 	"context"
 	"errors"
 	"fmt"
@@ -379,5 +380,29 @@ func TestRunBootFailure(t *testing.T) {
 	}
 	if res.verdict() != "FAIL" || strings.Contains(res.output, "host code after Run ran") || t.Failed() {
 		t.Errorf("verdict %s; output:\n%s", res.verdict(), res.output)
+	}
+}
+
+// go test -cover's counter directory reaches the guest, writable, so the
+// guest's counters join the host's profile.
+func TestCoverArgs(t *testing.T) {
+	f := flag.Lookup("test.gocoverdir")
+	if f == nil {
+		t.Skip("this testing package has no -test.gocoverdir")
+	}
+	old := f.Value.String()
+	t.Cleanup(func() { f.Value.Set(old) })
+	dir := t.TempDir()
+	if err := f.Value.Set(dir); err != nil {
+		t.Fatal(err)
+	}
+	var s vmm.Spec
+	if args := coverArgs(&s); len(args) != 1 || args[0] != "-test.gocoverdir="+dir || len(s.Writable) != 1 || s.Writable[0] != dir {
+		t.Errorf("coverArgs = %q, Writable %q", args, s.Writable)
+	}
+	f.Value.Set("")
+	s = vmm.Spec{}
+	if args := coverArgs(&s); args != nil || s.Writable != nil {
+		t.Errorf("without coverage: %q %q", args, s.Writable)
 	}
 }
