@@ -2,9 +2,9 @@ package kerneltest
 
 import (
 	"bytes"
-	"flag"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
