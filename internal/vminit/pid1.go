@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -263,14 +264,16 @@ func runProgram(req *vmproto.Run, ports map[string]string, ctl *vmproto.Writer, 
 		fail(err)
 		return
 	}
-	stdout, err := os.OpenFile(ports[vmproto.OutPort], os.O_WRONLY, 0)
+	// The program writes to pipes the init copies to the ports, counting:
+	// exit says how much there was (see vmproto.Msg.Stdout).
+	outCopy, stdout, err := portCopier(ports[vmproto.OutPort])
 	if err != nil {
-		fail(fmt.Errorf("open stdout port: %w", err))
+		fail(err)
 		return
 	}
-	stderr, err := os.OpenFile(ports[vmproto.ErrPort], os.O_WRONLY, 0)
+	errCopy, stderr, err := portCopier(ports[vmproto.ErrPort])
 	if err != nil {
-		fail(fmt.Errorf("open stderr port: %w", err))
+		fail(err)
 		return
 	}
 	// SIGCHLD wakes the reaper; subscribe before anything can exit.
@@ -285,6 +288,8 @@ func runProgram(req *vmproto.Run, ports map[string]string, ctl *vmproto.Writer, 
 	stdout.Close()
 	stderr.Close()
 	if err != nil {
+		outCopy.stop()
+		errCopy.stop()
 		fail(fmt.Errorf("start %s: %w", req.Argv[0], err))
 		return
 	}
@@ -312,8 +317,66 @@ func runProgram(req *vmproto.Run, ports map[string]string, ctl *vmproto.Writer, 
 	code, sig := reapUntil(pid, chld)
 	// What the program left behind goes with it.
 	_ = unix.Kill(-pid, unix.SIGKILL)
+	nout, nerr := outCopy.wait(time.Second), errCopy.wait(time.Second)
 	unix.Sync()
-	_ = ctl.Write(vmproto.Msg{Type: vmproto.TypeExit, Code: code, Signal: sig})
+	_ = ctl.Write(vmproto.Msg{Type: vmproto.TypeExit, Code: code, Signal: sig, Stdout: nout, Stderr: nerr})
+}
+
+// copier copies a pipe's read end to a port, counting bytes.
+type copier struct {
+	r    *os.File
+	n    atomic.Int64
+	done chan struct{}
+}
+
+// portCopier opens the port and returns the copier and the pipe's write
+// end for the program.
+func portCopier(port string) (*copier, *os.File, error) {
+	dst, err := os.OpenFile(port, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open port %s: %w", port, err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		dst.Close()
+		return nil, nil, err
+	}
+	c := &copier{r: r, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		defer dst.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				m, _ := dst.Write(buf[:n])
+				c.n.Add(int64(m))
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return c, w, nil
+}
+
+// wait waits for the copy to reach the pipe's end (every writer gone), at
+// most d (a writer outside the program's group may hold it), and returns
+// the count.
+func (c *copier) wait(d time.Duration) int64 {
+	select {
+	case <-c.done:
+	case <-time.After(d):
+		c.r.Close()
+		<-c.done
+	}
+	return c.n.Load()
+}
+
+// stop ends the copy.
+func (c *copier) stop() {
+	c.r.Close()
+	<-c.done
 }
 
 // reapUntil reaps every child (PID 1 inherits orphans) until pid exits,

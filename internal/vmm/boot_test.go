@@ -364,3 +364,17 @@ func TestHardBoundDumpsWhenInitDoesNotAnswer(t *testing.T) {
 		t.Errorf("dump lacks the blocked tasks or the CPUs' backtraces:\n%s", d)
 	}
 }
+
+// Output written just before the program exits arrives whole: the exit
+// report counts it, and the host reads that much before it ends the VM.
+func TestLargeOutputArrivesWhole(t *testing.T) {
+	t.Parallel()
+	r := boot(t, bootSpec(t, "/bin/sh", "-c", `head -c 3000000 /dev/zero | tr '\0' x; head -c 1000000 /dev/zero | tr '\0' y >&2; exit 4`))
+	if r.err != nil || r.res.ExitCode != 4 {
+		t.Fatalf("Run: %v (exit %d)", r.err, r.res.ExitCode)
+	}
+	out, errs := r.stdout.String(), r.stderr.String()
+	if len(out) != 3000000 || strings.Trim(out, "x") != "" || len(errs) != 1000000 || strings.Trim(errs, "y") != "" {
+		t.Errorf("stdout %d bytes, stderr %d bytes; want 3000000 x and 1000000 y", len(out), len(errs))
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -90,6 +91,9 @@ func (p *prepared) boot(ctx context.Context) (*Result, error) {
 
 	args := p.machine.args()
 	res := &Result{ExitCode: -1, Transport: "virtiofs", Channels: "virtio-console", Command: append([]string{p.qemu}, args...)}
+	if os.Getenv("KTEST_VMDEBUG") == "1" {
+		fmt.Fprintf(os.Stderr, "ktest vm: %q\n", res.Command)
+	}
 	start := time.Now()
 	q, err := startChild(runCtx, p.qemu, args)
 	if err != nil {
@@ -131,7 +135,7 @@ func (p *prepared) boot(ctx context.Context) (*Result, error) {
 	con := newConsole(s.Console)
 	var consoleDone <-chan struct{} = closedChan()
 	if c.console != nil {
-		consoleDone = spool(con, c.console)
+		consoleDone, _ = spool(con, c.console)
 	}
 	stdout, stderr := s.Stdout, s.Stderr
 	if stdout == nil {
@@ -141,11 +145,12 @@ func (p *prepared) boot(ctx context.Context) (*Result, error) {
 		stderr = io.Discard
 	}
 	outDone, errDone := closedChan(), closedChan()
+	outRead, errRead := new(atomic.Int64), new(atomic.Int64)
 	if c.out != nil {
-		outDone = spool(stdout, c.out)
+		outDone, outRead = spool(stdout, c.out)
 	}
 	if c.err != nil {
-		errDone = spool(stderr, c.err)
+		errDone, errRead = spool(stderr, c.err)
 	}
 	msgs := make(chan vmproto.Msg, 16)
 	var ctlW *vmproto.Writer
@@ -176,6 +181,7 @@ func (p *prepared) boot(ctx context.Context) (*Result, error) {
 		ctxDone         = ctx.Done()
 		vfsDone         = vfs.done
 		vfsDied         bool
+		flushed         <-chan struct{}
 	)
 	if s.Timeout > 0 {
 		t := time.NewTimer(s.Timeout)
@@ -198,8 +204,10 @@ loop:
 			}
 			switch m.Type {
 			case vmproto.TypeHello:
+				debugTimeline("hello", start, m.Uptime)
 				send(vmproto.Msg{Type: vmproto.TypeRun, Run: &p.req})
 			case vmproto.TypeStarted:
+				debugTimeline("started", start, m.Uptime)
 				started = true
 				res.Boot = time.Since(start)
 				for _, n := range pending {
@@ -211,6 +219,9 @@ loop:
 				res.ExitCode, res.Signal = m.Code, m.Signal
 				grace = time.After(afterExitGrace)
 				bound = nil
+				// The guest has synced: once its output is here, the VM
+				// may end without waiting for its power-off.
+				flushed = outputArrived(outRead, m.Stdout, errRead, m.Stderr, afterExitGrace)
 			case vmproto.TypeFail:
 				failReason = m.Error
 				grace = time.After(afterExitGrace)
@@ -241,6 +252,8 @@ loop:
 			}
 			break loop
 		case <-grace:
+			break loop
+		case <-flushed:
 			break loop
 		case <-bound:
 			timedOut = true
@@ -369,6 +382,28 @@ func tailLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// debugTimeline reports, with KTEST_VMDEBUG=1, when a control message
+// arrived on the host and the guest's uptime when it was sent.
+func debugTimeline(what string, start time.Time, uptimeMS int64) {
+	if os.Getenv("KTEST_VMDEBUG") == "1" {
+		fmt.Fprintf(os.Stderr, "ktest vm: %s at %v (guest uptime %d ms)\n", what, time.Since(start).Round(time.Millisecond), uptimeMS)
+	}
+}
+
+// outputArrived is closed once the two counters reach their counts, or
+// after max.
+func outputArrived(out *atomic.Int64, nout int64, err *atomic.Int64, nerr int64, max time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		end := time.Now().Add(max)
+		for (out.Load() < nout || err.Load() < nerr) && time.Now().Before(end) {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return ch
 }
 
 func closedChan() <-chan struct{} {

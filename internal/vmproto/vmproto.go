@@ -9,7 +9,9 @@
 // cached); the guest reports started, then exit. At any time the host may
 // send signal (forwarded to the program's process group) or dump (the
 // guest writes sysrq w and l and answers dumped). A guest that cannot start
-// the program reports fail instead of started.
+// the program reports fail instead of started. After exit the host may end
+// the VM as soon as it has read the output exit counted; the init has
+// synced the filesystems before sending it.
 package vmproto
 
 import (
@@ -70,6 +72,11 @@ type Msg struct {
 	// Signal is a signal number: the one that killed the program
 	// (TypeExit), or the one to forward (TypeSignal).
 	Signal int `json:"signal,omitempty"`
+	// Stdout and Stderr count the bytes of the program's output the init
+	// wrote to the ports (TypeExit): the host reads that much before it
+	// ends the VM, as the ports' data and the control message travel apart.
+	Stdout int64 `json:"stdout,omitempty"`
+	Stderr int64 `json:"stderr,omitempty"`
 	// Error says why the guest could not run the program (TypeFail).
 	Error string `json:"error,omitempty"`
 	// Uptime is the guest's uptime in milliseconds when it sent the

@@ -1,0 +1,101 @@
+package vmm
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ktest-dev/ktest/internal/vmproto"
+)
+
+func TestResolveHostPath(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "usr", "lib")
+	os.MkdirAll(real, 0o755)
+	os.Symlink("usr/lib", filepath.Join(dir, "lib"))
+	rdir, _ := filepath.EvalSymlinks(dir)
+	if got, want := resolveHostPath(filepath.Join(dir, "lib", "modules")), filepath.Join(rdir, "usr", "lib", "modules"); got != want {
+		t.Errorf("resolveHostPath = %q, want %q", got, want)
+	}
+	if got, want := resolveHostPath(filepath.Join(dir, "lib")), filepath.Join(rdir, "usr", "lib"); got != want {
+		t.Errorf("resolveHostPath = %q, want %q", got, want)
+	}
+}
+
+func TestRequestBinds(t *testing.T) {
+	work := t.TempDir() // under /tmp, as go test's $WORK
+	bin := filepath.Join(work, "b001", "pkg.test")
+	os.MkdirAll(filepath.Dir(bin), 0o755)
+	os.WriteFile(bin, nil, 0o755)
+	writable := t.TempDir()
+	wd, _ := os.Getwd()
+	req, err := request(t.Context(), Spec{Argv: []string{bin, "-test.v"}, Dir: wd, Writable: []string{writable}}, kernelFiles{release: "6.1.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rbin, _ := filepath.EvalSymlinks(filepath.Dir(bin))
+	rw, _ := filepath.EvalSymlinks(writable)
+	want := []vmproto.Bind{{Path: rbin}, {Path: rw, Writable: true}}
+	slices.SortFunc(want, func(a, b vmproto.Bind) int { return strings.Compare(a.Path, b.Path) })
+	if !slices.Equal(req.Binds, want) {
+		t.Errorf("binds %+v, want %+v (the program's directory read-only, the writable one rw; the package dir is on the root)", req.Binds, want)
+	}
+	if req.Dir != wd || req.Argv[0] != bin || req.Env == nil {
+		t.Errorf("request %+v", req)
+	}
+	if _, err := request(t.Context(), Spec{Argv: []string{"/bin/true"}, Writable: []string{"/nonexistent/dir"}}, kernelFiles{}); err == nil {
+		t.Error("a missing writable directory was accepted")
+	}
+}
+
+func TestMachineArgs(t *testing.T) {
+	m := machine{kernel: kernelFiles{image: "/k/bzImage", vmlinux: "/k/vmlinux"}, initrd: "/c/i.cpio", cpus: 2, memMB: 1024, accel: "tcg", scratch: "/s"}
+	a := strings.Join(m.args(), " ")
+	for _, want := range []string{"microvm,", "-kernel /k/vmlinux", "virtio-serial-device", "vhost-user-fs-device,chardev=fs,tag=hostroot",
+		"name=ktest.ctl", "name=ktest.out", "name=ktest.err", "share=on", "tcg,thread=single", "-smp 2", "KTEST_VMINIT=1", "virtio-mmio.force-legacy=false"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("microvm args lack %q: %s", want, a)
+		}
+	}
+	m.kernel.vmlinux = ""
+	a = strings.Join(m.args(), " ")
+	for _, want := range []string{"q35,", "-kernel /k/bzImage", "virtio-serial-pci", "vhost-user-fs-pci"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("q35 args lack %q: %s", want, a)
+		}
+	}
+}
+
+func TestCheckVirtiofs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	os.WriteFile(cfg, []byte("#\nCONFIG_VIRTIO_FS=y\n"), 0o644)
+	if err := checkVirtiofs(kernelFiles{config: cfg}); err != nil {
+		t.Errorf("built in: %v", err)
+	}
+	os.WriteFile(cfg, []byte("#\n# CONFIG_VIRTIO_FS is not set\n"), 0o644)
+	err := checkVirtiofs(kernelFiles{config: cfg})
+	if se := (*SetupError)(nil); err == nil || !strings.Contains(err.Error(), "virtio-fs") {
+		t.Errorf("not set: %v %v", err, se)
+	}
+	os.WriteFile(cfg, []byte("#\nCONFIG_VIRTIO_FS=m\n"), 0o644)
+	if err := checkVirtiofs(kernelFiles{config: cfg}); err == nil {
+		t.Error("a module without a module tree was accepted")
+	}
+}
+
+func TestSpoolKeepsEverything(t *testing.T) {
+	r, w, _ := os.Pipe()
+	var out syncBuffer
+	done, n := spool(&out, r)
+	for i := 0; i < 1000; i++ {
+		w.Write([]byte(strings.Repeat("z", 1000)))
+	}
+	w.Close()
+	<-done
+	if got := out.String(); len(got) != 1000000 || n.Load() != 1000000 {
+		t.Errorf("spool passed %d bytes, counted %d", len(got), n.Load())
+	}
+}
