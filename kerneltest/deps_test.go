@@ -30,7 +30,12 @@ var boundaryAllowed = []string{
 	"internal/filekind",
 	"internal/regularfile",
 	"internal/termtext",
-	"internal/hostres", // /proc/meminfo and CPU-list parsers shared with host admission (stdlib only)
+	"internal/hostres",    // /proc/meminfo and CPU-list parsers shared with host admission (stdlib only)
+	"internal/vmm",        // the guest engine kerneltest.Run boots (shared with ktest --vm)
+	"internal/vminit",     // its guest init: the test binary is the guest's init
+	"internal/vmproto",    // their control channel
+	"internal/guestevent", // kerneltest.Run's events from the guest body
+	"internal/modload",    // the init's module loader (as vm/guest's)
 }
 
 // runnerSide is what no test-side package may link, whatever else changes:
@@ -90,9 +95,16 @@ func TestBoundaryDependencies(t *testing.T) {
 		if ours && !slices.Contains(boundaryAllowed, rel) {
 			t.Errorf("kerneltest or vm links %s, which is not on the list of packages a kernel test binary may carry (boundaryAllowed)", p)
 		}
-		if slices.Contains(runnerSide, p) || strings.HasPrefix(p, "net/") || strings.HasPrefix(p, "html/") ||
-			strings.HasPrefix(p, "gotest.tools/") || strings.HasPrefix(p, "github.com/klauspost/") || strings.HasPrefix(p, "github.com/ulikunitz/") {
+		if slices.Contains(runnerSide, p) || strings.HasPrefix(p, "net/") || strings.HasPrefix(p, "html/") || strings.HasPrefix(p, "gotest.tools/") {
 			t.Errorf("kerneltest or vm links %s, which belongs to ktest's own side", p)
+		}
+	}
+	// vm links no decompressor; kerneltest does, for its guests' init
+	// (a kernel test binary is the init, and loads compressed modules as
+	// vm/guest does).
+	for _, p := range goListDeps(t, module+"vm") {
+		if strings.HasPrefix(p, "github.com/klauspost/") || strings.HasPrefix(p, "github.com/ulikunitz/") {
+			t.Errorf("vm links %s, a module decompressor", p)
 		}
 	}
 }

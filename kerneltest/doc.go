@@ -1,10 +1,35 @@
 // Package kerneltest is the test-side library for suites run by ktest: it
-// hands a test the kernel ktest resolved, boots it under QEMU with a Go
-// program as /init, and turns "cannot run here" into labelled SKIPs instead
-// of failures.
+// runs test bodies inside the kernel ktest resolved, booted under QEMU,
+// and turns "cannot run here" into labelled SKIPs instead of failures.
 //
-// A kernel test looks like this (the guest program is a Go main package
-// that calls guest.Main, see package vm/guest):
+// A kernel test looks like this:
+//
+//	func TestInTheKernel(t *testing.T) {
+//		res := kerneltest.Run(t, kerneltest.Config{CPUs: 2}, func(g *kerneltest.G) {
+//			// Runs in the guest, as root, on the test kernel.
+//			g.Report("uid", os.Getuid())
+//		})
+//		var uid int
+//		if err := res.Value("uid", &uid); err != nil {
+//			t.Fatal(err)
+//		}
+//	}
+//
+// Run boots the kernel and runs the test binary itself in the guest,
+// selecting this test with -test.run; the body runs there on the guest's
+// own *testing.T (so -cover and -race see it), and its logs, errors,
+// subtests, skips and panics become the host test's as they happen (see
+// Run). The guest sees the host's filesystem read-only at the same paths,
+// with its own /tmp, /proc, /sys, cgroup2, bpffs, tracefs and debugfs.
+// Config.Topology lays out sockets, cores, threads and NUMA nodes;
+// CheckTopology checks it from the guest's sysfs and Gauntlet runs a body
+// over several layouts. The test binary is the guests' init too (this
+// package's initialiser starts it when the binary is PID 1), so nothing is
+// built at test time; the initramfs is kept in $KTEST_VM_CACHE_DIR, else
+// the user's cache directory (ktest/vm).
+//
+// For a guest program of its own (a Go main package that calls guest.Main,
+// see package vm/guest), Boot runs it as /init instead:
 //
 //	func TestBoots(t *testing.T) {
 //		res := kerneltest.Boot(t, vm.Config{Guest: "./guest", CPUs: 2})
@@ -17,7 +42,7 @@
 //
 // # Skips
 //
-// Kernel, KernelInfo and Boot skip a test, rather than fail it, when the
+// Kernel, KernelInfo, Run and Boot skip a test, rather than fail it, when the
 // run cannot give it what it needs: no kernel (not run under ktest and
 // KTSTR_TEST_KERNEL unset, or ktest said the tests get none), no QEMU, or a
 // busy host. SkipOnContention does the same for a test's own contention
@@ -73,7 +98,7 @@
 // statistics): a kernel test binary stays small, and a test in this
 // package pins its dependencies.
 //
-// Kernel, KernelInfo, Boot and SkipOnContention may skip or fail the
+// Kernel, KernelInfo, Run, Boot and SkipOnContention may skip or fail the
 // test, so like t.Skip and t.Fatal they must be called from the goroutine
 // running the test.
 package kerneltest

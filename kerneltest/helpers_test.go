@@ -15,7 +15,23 @@ import (
 	"github.com/ktest-dev/ktest/internal/testproto"
 )
 
-func TestMain(m *testing.M) { os.Exit(Main(m)) }
+func TestMain(m *testing.M) {
+	// The tests write nothing outside temp dirs: kerneltest.Run's boot
+	// cache goes to one of its own (the guests, which run this binary
+	// again, inherit it).
+	if os.Getenv(testproto.EnvVMCacheDir) == "" && !InGuest() {
+		dir, err := os.MkdirTemp("", "kerneltest-vm-cache-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Setenv(testproto.EnvVMCacheDir, dir)
+		code := Main(m)
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(Main(m))
+}
 
 // childRoleEnv selects what TestChildRole does when the test binary is run
 // again as a child by runChild.

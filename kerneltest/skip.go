@@ -1,6 +1,7 @@
 package kerneltest
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"runtime"
@@ -28,6 +29,20 @@ type skipSite struct {
 // does).
 func skipTest(t testing.TB, s skipSite) {
 	t.Helper()
+	t.Skip(recordSkip(t, s))
+}
+
+// skipLogged is skipTest for a skip whose place is elsewhere (a guest's
+// body, which the reason names): the banner is logged without this
+// process's file and line, then the test is skipped.
+func skipLogged(t testing.TB, s skipSite) {
+	fmt.Fprintln(t.Output(), recordSkip(t, s))
+	t.SkipNow()
+}
+
+// recordSkip writes the skip sidecar (under ktest) and returns the banner.
+func recordSkip(t testing.TB, s skipSite) string {
+	t.Helper()
 	host := testproto.TakeHostSnapshot()
 	reason := s.reason
 	if s.category == testproto.Contention && !strings.Contains(reason, "host: ") {
@@ -53,7 +68,7 @@ func skipTest(t testing.TB, s skipSite) {
 			t.Logf("ktest: warning: %v", err)
 		}
 	}
-	t.Skip(testproto.Banner(s.category, reason, s.hints...))
+	return testproto.Banner(s.category, reason, s.hints...)
 }
 
 // kernelRecord describes the image at path for a sidecar, or nil for "".

@@ -1,6 +1,6 @@
 // Package smp shows how a test shapes the VM and checks what the guest
-// sees: it asks for 2 vCPUs and 256 MiB of RAM (vm.Config.CPUs and
-// MemoryMB), and the guest program (./guest) reports the CPUs online and
+// sees: it asks for 2 vCPUs and 256 MiB of RAM (kerneltest.Config.CPUs and
+// MemoryMB), and the body, in the guest, reports the CPUs online and
 // MemTotal from /proc/meminfo.
 //
 // The CPU count must match exactly. Memory cannot: MemTotal is the RAM the

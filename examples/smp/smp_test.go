@@ -1,17 +1,11 @@
 package smp
 
 import (
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/ktest-dev/ktest/kerneltest"
-	"github.com/ktest-dev/ktest/vm"
+	"github.com/ktest-dev/ktest/vm/guest"
 )
-
-// TestMain removes the guest program vm builds for the tests.
-func TestMain(m *testing.M) { os.Exit(kerneltest.Main(m)) }
 
 const (
 	wantCPUs     = 2
@@ -22,42 +16,39 @@ const (
 	minMemShare = 0.75
 )
 
-// TestGuestSeesConfiguredCPUsAndMemory boots a 2-vCPU, 256 MiB VM and
-// checks that the guest kernel sees exactly that many CPUs and nearly
-// that much memory.
+// TestGuestSeesConfiguredCPUsAndMemory boots a 2-vCPU, 256 MiB guest and
+// checks that its kernel sees exactly that many CPUs and nearly that much
+// memory. The body runs in the guest and reports both; the host checks
+// them.
 func TestGuestSeesConfiguredCPUsAndMemory(t *testing.T) {
-	res := kerneltest.Boot(t, vm.Config{
-		Guest:    "./guest",
-		CPUs:     wantCPUs,
-		MemoryMB: wantMemoryMB,
+	res := kerneltest.Run(t, kerneltest.Config{CPUs: wantCPUs, MemoryMB: wantMemoryMB}, func(g *kerneltest.G) {
+		cpus, err := guest.OnlineCPUs()
+		if err != nil {
+			g.Fatal(err)
+		}
+		mem, err := guest.MemTotal()
+		if err != nil {
+			g.Fatal(err)
+		}
+		g.Report("cpus", cpus)
+		g.Report("memtotal_bytes", mem)
 	})
-
-	if cpus := reportedInt(t, res.Output, "cpus"); cpus != wantCPUs {
+	var cpus int
+	var memTotal uint64
+	if err := res.Value("cpus", &cpus); err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Value("memtotal_bytes", &memTotal); err != nil {
+		t.Fatal(err)
+	}
+	if cpus != wantCPUs {
 		t.Errorf("guest sees %d online CPUs, the VM has %d", cpus, wantCPUs)
 	}
-
 	configured := uint64(wantMemoryMB) << 20
-	memTotal := reportedInt(t, res.Output, "memtotal_bytes")
 	low := uint64(float64(configured) * minMemShare)
 	if memTotal < low || memTotal > configured {
 		t.Errorf("guest MemTotal is %d MiB (%d bytes); with %d MiB configured want %d..%d MiB",
 			memTotal>>20, memTotal, wantMemoryMB, low>>20, configured>>20)
 	}
 	t.Logf("guest MemTotal %d MiB of %d MiB configured (%.1f%%)", memTotal>>20, wantMemoryMB, 100*float64(memTotal)/float64(configured))
-}
-
-// reportedInt returns the number on the guest's "<key>: <n>" output line.
-func reportedInt(t *testing.T, output, key string) uint64 {
-	t.Helper()
-	for line := range strings.Lines(output) {
-		if value, ok := strings.CutPrefix(line, key+": "); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(value), 10, 64)
-			if err != nil {
-				t.Fatalf("guest reported %s %q: %v", key, value, err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("guest output has no %q line:\n%s", key+": ", output)
-	return 0
 }

@@ -22,10 +22,12 @@ const (
 	NoKVM Category = "no-kvm"
 	// NoQEMU means the test-side VM helper found no QEMU binary.
 	NoQEMU Category = "no-qemu"
+	// Guest is a kerneltest.Run body's own skip inside the guest.
+	Guest Category = "guest"
 )
 
 // Categories lists every category, in a stable order for reports.
-var Categories = []Category{Contention, NoKernel, NoKVM, NoQEMU}
+var Categories = []Category{Contention, NoKernel, NoKVM, NoQEMU, Guest}
 
 // Banner renders the SKIP banner: one left-anchored line
 // `ktest: SKIP: <category>: <reason>`, then one `  hint: ...` line per

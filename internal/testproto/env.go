@@ -36,6 +36,11 @@ const (
 	// EnvAccel is the accelerator guests should use: "kvm" or "tcg",
 	// from ktest's KVM probe.
 	EnvAccel = "KTEST_ACCEL"
+	// EnvVMCacheDir, when set, is where kerneltest.Run keeps what its
+	// boots share (the initramfs per test binary and kernel), instead of
+	// $XDG_CACHE_HOME or $HOME/.cache, then ktest/vm. A user sets it; ktest
+	// does not.
+	EnvVMCacheDir = "KTEST_VM_CACHE_DIR"
 	// EnvSidecarDir is this run's sidecar directory, where tests write
 	// skip sidecars (skips/*.json); removed when the run has none. Read by
 	// ktest itself, it is the base directory of all runs' sidecars.

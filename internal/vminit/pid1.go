@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -280,7 +281,7 @@ func runProgram(req *vmproto.Run, ports map[string]string, ctl *vmproto.Writer, 
 	signal.Notify(chld, unix.SIGCHLD)
 
 	p, err := os.StartProcess(req.Argv[0], req.Argv, &os.ProcAttr{
-		Dir: req.Dir, Env: req.Env, Files: []*os.File{devnull, stdout, stderr},
+		Dir: req.Dir, Env: append(slices.Clip(req.Env), vmproto.GuestEnv+"=1"), Files: []*os.File{devnull, stdout, stderr},
 		Sys: &syscall.SysProcAttr{Chroot: rootDir, Setpgid: true},
 	})
 	devnull.Close()

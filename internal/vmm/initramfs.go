@@ -3,10 +3,8 @@ package vmm
 import (
 	"bytes"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,17 +44,27 @@ func baseInitramfs(cacheDir, init string, k kernelFiles, q35 bool) (string, erro
 			fmt.Fprintf(h, "%s\x00", fid)
 		}
 	}
+	if deps, err := elfRuntime(init); err == nil {
+		for _, f := range deps {
+			fid, _ := fileIdentity(f)
+			fmt.Fprintf(h, "%s\x00", fid)
+		}
+	}
 	out := filepath.Join(cacheDir, "initramfs-"+hex.EncodeToString(h.Sum(nil))[:24]+".cpio")
 	if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
 		return out, nil
 	}
-	if err := checkStatic(init); err != nil {
-		return "", err
+	runtime, err := elfRuntime(init)
+	if err != nil {
+		return "", &SetupError{What: "use init " + init, Err: err, Hint: "Spec.Init must be an executable that calls vminit.Main (the ktest binary, or a test binary linking kerneltest)"}
 	}
 	var b bytes.Buffer
 	w := initramfs.NewWriter(&b)
 	w.AddBaseLayout()
 	w.AddFileFrom("init", 0o755, init)
+	for _, f := range runtime {
+		w.AddFileFrom(f, 0o755, f)
+	}
 	w.AddDir("ktest", 0o755)
 	w.AddSymlink(strings.TrimPrefix(vminit.ModprobePath, "/"), "/init")
 	if k.modules != "" {
@@ -125,21 +133,4 @@ func moduleFileName(rel string) string {
 		b = strings.TrimSuffix(b, ext)
 	}
 	return strings.TrimSuffix(b, ".ko")
-}
-
-// checkStatic refuses an init that needs a dynamic loader: the initramfs
-// has none.
-func checkStatic(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return &SetupError{What: "use init " + path, Err: err, Hint: "Spec.Init must be a static executable that calls vminit.Main (the ktest binary)"}
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			interp, _ := io.ReadAll(p.Open())
-			return &SetupError{What: "use init " + path, Err: fmt.Errorf("it is dynamically linked (interpreter %s)", strings.TrimRight(string(interp), "\x00")), Hint: "build it with CGO_ENABLED=0"}
-		}
-	}
-	return nil
 }

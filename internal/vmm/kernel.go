@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ktest-dev/ktest/internal/bzimage"
 	"github.com/ktest-dev/ktest/internal/kernelimage"
 )
 
@@ -24,7 +23,7 @@ type kernelFiles struct {
 // resolveKernel finds the files of s.Kernel. A vmlinux next to the image
 // (a ktstr cache entry has one) is used as it is; otherwise one is
 // extracted once into cacheDir.
-func resolveKernel(image, cacheDir string) (kernelFiles, error) {
+func resolveKernel(image, cacheDir string, extract func(image, out string) error) (kernelFiles, error) {
 	info, err := kernelimage.Inspect(image)
 	if err != nil {
 		return kernelFiles{}, &SetupError{What: "use kernel " + image, Err: err, Hint: "pass a bzImage, e.g. $(ktest kernel path VERSION)"}
@@ -34,7 +33,7 @@ func resolveKernel(image, cacheDir string) (kernelFiles, error) {
 	if st, err := os.Stat(filepath.Join(dir, "vmlinux")); err == nil && st.Mode().IsRegular() {
 		k.vmlinux = filepath.Join(dir, "vmlinux")
 	} else {
-		k.vmlinux = extractedVmlinux(image, cacheDir)
+		k.vmlinux = extractedVmlinux(image, cacheDir, extract)
 	}
 	if st, err := os.Stat(filepath.Join(dir, "ktest", "modules", "modules.dep")); err == nil && st.Mode().IsRegular() {
 		k.modules = filepath.Join(dir, "ktest", "modules")
@@ -46,9 +45,12 @@ func resolveKernel(image, cacheDir string) (kernelFiles, error) {
 }
 
 // extractedVmlinux returns the vmlinux extracted from image into cacheDir,
-// extracting it on first use; "" when that fails (the boot then uses the
-// bzImage).
-func extractedVmlinux(image, cacheDir string) string {
+// extracting it on first use; "" when that fails or there is no extract
+// (the boot then uses the bzImage).
+func extractedVmlinux(image, cacheDir string, extract func(image, out string) error) string {
+	if extract == nil {
+		return ""
+	}
 	id, err := fileIdentity(image)
 	if err != nil {
 		return ""
@@ -62,7 +64,7 @@ func extractedVmlinux(image, cacheDir string) string {
 	}
 	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
 	os.Remove(tmp)
-	if _, err := bzimage.ExtractVmlinux(image, tmp); err != nil {
+	if err := extract(image, tmp); err != nil {
 		return ""
 	}
 	if err := os.Rename(tmp, out); err != nil {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ktest-dev/ktest/internal/cache"
 	"github.com/ktest-dev/ktest/internal/modload"
 	"github.com/ktest-dev/ktest/internal/testproto"
 	"github.com/ktest-dev/ktest/internal/vmproto"
@@ -40,6 +39,18 @@ func prepare(ctx context.Context, s Spec) (*prepared, error) {
 	}
 	if len(s.Argv) == 0 {
 		return nil, &SetupError{What: "run in vm", Err: errors.New("no program")}
+	}
+	if t := s.Topology; t != nil {
+		if err := t.Validate(s.MemoryMB); err != nil {
+			return nil, &SetupError{What: "run in vm", Err: err}
+		}
+		if s.CPUs != 0 && s.CPUs != t.CPUs() {
+			return nil, &SetupError{What: "run in vm", Err: fmt.Errorf("Spec.CPUs is %d, its topology has %d", s.CPUs, t.CPUs())}
+		}
+		s.CPUs = t.CPUs()
+		if m := t.MemoryMB(); m != 0 {
+			s.MemoryMB = m
+		}
 	}
 	if s.CPUs == 0 {
 		s.CPUs = DefaultCPUs
@@ -78,20 +89,20 @@ func prepare(ctx context.Context, s Spec) (*prepared, error) {
 		}
 	}
 	if s.CacheDir == "" {
-		home, err := cache.UserCacheHome(os.LookupEnv)
+		home, err := userCacheHome(os.Getenv)
 		if err != nil {
 			return nil, &SetupError{What: "find the vm cache directory", Err: err, Hint: "set HOME or XDG_CACHE_HOME, or Spec.CacheDir"}
 		}
 		s.CacheDir = filepath.Join(home, "ktest", "vm")
 	}
-	k, err := resolveKernel(s.Kernel, s.CacheDir)
+	k, err := resolveKernel(s.Kernel, s.CacheDir, s.ExtractVmlinux)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkVirtiofs(k); err != nil {
 		return nil, err
 	}
-	m := machine{kernel: k, cpus: s.CPUs, memMB: s.MemoryMB, accel: s.Accel}
+	m := machine{kernel: k, cpus: s.CPUs, memMB: s.MemoryMB, accel: s.Accel, topology: s.Topology}
 	if m.initrd, err = baseInitramfs(s.CacheDir, s.Init, k, m.q35()); err != nil {
 		return nil, err
 	}
@@ -225,4 +236,18 @@ func resolveHostPath(p string) string {
 		rest = filepath.Join(filepath.Base(cur), rest)
 		cur = parent
 	}
+}
+
+// userCacheHome is $XDG_CACHE_HOME when absolute, else $HOME/.cache, as
+// package cache finds it for the kernel cache (which vmm does not link:
+// kerneltest links vmm, and must not link the cache).
+func userCacheHome(getenv func(string) string) (string, error) {
+	if x := getenv("XDG_CACHE_HOME"); x != "" && filepath.IsAbs(x) {
+		return x, nil
+	}
+	home := getenv("HOME")
+	if home == "" || !filepath.IsAbs(home) || strings.Trim(home, "/") == "" {
+		return "", fmt.Errorf("HOME is %q: not an absolute path below the root, and XDG_CACHE_HOME is not an absolute path", home)
+	}
+	return filepath.Join(home, ".cache"), nil
 }

@@ -17,6 +17,9 @@ type machine struct {
 	memMB   int
 	accel   string
 	scratch string // sockets live here
+	// topology, when set, lays out the CPUs (and memory, with NUMA
+	// nodes).
+	topology *Topology
 }
 
 // Socket names in the scratch directory; QEMU connects to each as a client.
@@ -29,8 +32,13 @@ const (
 	sockFS      = "fs.sock" // virtiofsd listens here
 )
 
-// q35 reports whether the boot uses the bzImage on q35 (no vmlinux).
-func (m machine) q35() bool { return m.kernel.vmlinux == "" }
+// q35 reports whether the boot uses the bzImage on q35: there is no
+// vmlinux, or the guest has NUMA nodes (microvm's ACPI tables have no
+// SRAT, so its guests see one node whatever -numa says).
+func (m machine) q35() bool { return m.kernel.vmlinux == "" || m.numa() }
+
+// numa reports whether the guest has NUMA nodes.
+func (m machine) numa() bool { return m.topology != nil && len(m.topology.NUMA) > 0 }
 
 // cmdline is the kernel command line.
 func (m machine) cmdline() string {
@@ -62,17 +70,29 @@ func (m machine) args() []string {
 	sock := func(n string) string { return filepath.Join(m.scratch, n) }
 	mem := strconv.Itoa(m.memMB)
 	a := []string{"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"}
-	if m.q35() {
+	switch {
+	case m.numa():
+		// Each node has a memory backend of its own (-numa below).
+		a = append(a, "-machine", "q35", "-kernel", m.kernel.image)
+	case m.q35():
 		a = append(a, "-machine", "q35,memory-backend=mem", "-kernel", m.kernel.image)
-	} else {
+	default:
 		a = append(a, "-machine", "microvm,x-option-roms=off,isa-serial=on,memory-backend=mem", "-kernel", m.kernel.vmlinux,
 			// vhost-user-fs needs a virtio 1.0 transport; QEMU's
 			// virtio-mmio is legacy unless told otherwise.
 			"-global", "virtio-mmio.force-legacy=false")
 	}
-	a = append(a, "-initrd", m.initrd, "-append", m.cmdline(),
-		"-m", mem, "-smp", strconv.Itoa(m.cpus),
-		"-object", "memory-backend-memfd,id=mem,size="+mem+"M,share=on")
+	smp := strconv.Itoa(m.cpus)
+	if m.topology != nil {
+		smp = m.topology.SMPArg()
+	}
+	a = append(a, "-initrd", m.initrd, "-append", m.cmdline(), "-m", mem, "-smp", smp)
+	if m.numa() {
+		// vhost-user-fs needs shared memory in every node.
+		a = append(a, m.topology.NUMAArgs("memory-backend-memfd", true)...)
+	} else {
+		a = append(a, "-object", "memory-backend-memfd,id=mem,size="+mem+"M,share=on")
+	}
 	if m.accel == "kvm" {
 		a = append(a, "-enable-kvm", "-cpu", "host")
 	} else {

@@ -24,6 +24,11 @@ type Spec struct {
 	// CPUs and MemoryMB size the guest (defaults 2 and 1024).
 	CPUs     int
 	MemoryMB int
+	// Topology, when set, lays the CPUs out in sockets, cores and threads
+	// (QEMU -smp) and the memory in NUMA nodes (-numa); its CPU count
+	// and node memory then size the guest (CPUs and MemoryMB must be 0
+	// or agree).
+	Topology *Topology
 	// Accel is "kvm" or "tcg" (default $KTEST_ACCEL, else tcg).
 	Accel string
 	// QEMU and Virtiofsd name the programs (a path or a name looked up in
@@ -37,8 +42,14 @@ type Spec struct {
 	Init string
 	// CacheDir keeps what boots share: the initramfs per (init, kernel),
 	// the module indexes modprobe reads, an extracted vmlinux (default
-	// cache.UserCacheHome/ktest/vm).
+	// $XDG_CACHE_HOME or $HOME/.cache, then ktest/vm).
 	CacheDir string
+	// ExtractVmlinux, when set, extracts the vmlinux (PVH entry) of a
+	// bzImage that has none beside it, into out (once per image, into
+	// CacheDir); without it such a kernel boots as a bzImage on q35.
+	// ktest sets it (package bzimage); kerneltest, which must not link
+	// the decompressors, does not.
+	ExtractVmlinux func(image, out string) error
 
 	// Argv is the program and its arguments; Argv[0] is a host path.
 	Argv []string

@@ -38,6 +38,10 @@ const (
 	// InitEnv is the kernel command line parameter (it reaches PID 1 as
 	// an environment variable) that makes the ktest binary the guest init.
 	InitEnv = "KTEST_VMINIT"
+	// GuestEnv is set to "1" in the program's environment: it runs in a
+	// ktest guest (kerneltest.Run then runs its body in place instead of
+	// booting a guest inside the guest).
+	GuestEnv = "KTEST_VM_GUEST"
 	// MaxLine bounds one message (a run request carries go's whole
 	// environment).
 	MaxLine = 4 << 20
