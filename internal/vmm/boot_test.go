@@ -82,7 +82,7 @@ func testInit(t *testing.T) string {
 			initErr = err
 			return
 		}
-		if checkStatic(exe) == nil {
+		if deps, err := elfRuntime(exe); err == nil && len(deps) == 0 {
 			initPath = exe
 			return
 		}
