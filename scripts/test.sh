@@ -43,7 +43,7 @@ vmcache=$(mktemp -d "${TMPDIR:-/tmp}/ktest-test-vmcache.XXXXXX")
 trap 'rm -rf "$sentinel" "$goconfig" "$vmcache"' EXIT
 env -u XDG_CACHE_HOME -u KTSTR_CACHE_DIR HOME="$sentinel" XDG_CONFIG_HOME="$goconfig" \
   GOCACHE="$(go env GOCACHE)" GOMODCACHE="$(go env GOMODCACHE)" GOPATH="$(go env GOPATH)" \
-  KTEST_VM_CACHE_DIR="$vmcache" KTSTR_TEST_KERNEL="$kernel" go test -race -count=1 -skip '^TestRealArchiveKernels$' ./...
+  KTEST_VM_CACHE_DIR="$vmcache" KTSTR_TEST_KERNEL="$kernel" go test -race -count=1 -timeout 25m -skip '^TestRealArchiveKernels$' ./...
 # The real-archive fetch test (Debian 6.1, 6.12 and 7.2 fetched, booted, a
 # module loaded in each) without the race detector, which would multiply
 # its xz decoding time; the fetch code runs under -race in the hermetic
