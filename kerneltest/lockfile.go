@@ -138,7 +138,7 @@ func openLockFile(path string) (*os.File, error) {
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			unix.Close(fd)
-			return nil, notRegular(path, statType(st.Mode))
+			return nil, notRegular(path, filekind.FromStat(st.Mode))
 		}
 		if created {
 			// The umask narrowed it; best effort, others can still lock
@@ -156,25 +156,6 @@ func openLockFile(path string) (*os.File, error) {
 // notRegular is the error for a lockfile that is not a regular file.
 func notRegular(path string, mode fs.FileMode) error {
 	return fmt.Errorf("refuse lockfile %s: it is a %s, not a regular file, and following or opening it could redirect or block the test; remove it", path, filekind.Of(mode))
-}
-
-// statType is the fs.FileMode type of a stat(2) mode.
-func statType(mode uint32) fs.FileMode {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return fs.ModeDir
-	case unix.S_IFLNK:
-		return fs.ModeSymlink
-	case unix.S_IFIFO:
-		return fs.ModeNamedPipe
-	case unix.S_IFSOCK:
-		return fs.ModeSocket
-	case unix.S_IFCHR:
-		return fs.ModeDevice | fs.ModeCharDevice
-	case unix.S_IFBLK:
-		return fs.ModeDevice
-	}
-	return fs.ModeIrregular
 }
 
 // namesFile reports whether path still names the file open as f.

@@ -3,7 +3,6 @@ package admission
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -79,7 +78,7 @@ func openAt(dirFD int, dir, name string, write, create bool) (int, error) {
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			unix.Close(fd)
-			return -1, &UnsafeFileError{Path: path, Reason: fmt.Sprintf("is a %s, not a regular file", filekind.Of(modeType(st.Mode)))}
+			return -1, &UnsafeFileError{Path: path, Reason: fmt.Sprintf("is a %s, not a regular file", filekind.Of(filekind.FromStat(st.Mode)))}
 		}
 		if created && st.Mode&0o777 != fileMode {
 			// Best effort: the umask narrowed a file this process made; a
@@ -90,25 +89,6 @@ func openAt(dirFD int, dir, name string, write, create bool) (int, error) {
 		return fd, nil
 	}
 	return -1, fmt.Errorf("open %s: it keeps being created and removed by another process; retry", path)
-}
-
-// modeType converts stat(2) type bits to fs.FileMode type bits.
-func modeType(mode uint32) fs.FileMode {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return fs.ModeDir
-	case unix.S_IFLNK:
-		return fs.ModeSymlink
-	case unix.S_IFIFO:
-		return fs.ModeNamedPipe
-	case unix.S_IFSOCK:
-		return fs.ModeSocket
-	case unix.S_IFCHR:
-		return fs.ModeDevice | fs.ModeCharDevice
-	case unix.S_IFBLK:
-		return fs.ModeDevice
-	}
-	return 0
 }
 
 // tryLock makes one non-blocking LOCK_EX attempt on fd; false means

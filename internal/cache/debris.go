@@ -213,9 +213,9 @@ func (c *Cache) classifyDebris(name, heldKey string, lockFree func(key string) (
 	typ := st.Mode & unix.S_IFMT
 	switch {
 	case wantDir && typ != unix.S_IFDIR:
-		return leave("a %s, not a directory: ktest does not make it, so it is left alone; remove it by hand if it is yours", filekind.Of(statModeType(st.Mode)))
+		return leave("a %s, not a directory: ktest does not make it, so it is left alone; remove it by hand if it is yours", filekind.Of(filekind.FromStat(st.Mode)))
 	case !wantDir && (typ != unix.S_IFREG || st.Nlink != 1):
-		return leave("a %s with %d links, not a write probe ktest makes: left alone; remove it by hand if it is yours", filekind.Of(statModeType(st.Mode)), st.Nlink)
+		return leave("a %s with %d links, not a write probe ktest makes: left alone; remove it by hand if it is yours", filekind.Of(filekind.FromStat(st.Mode)), st.Nlink)
 	case int(st.Uid) != os.Geteuid() && os.Geteuid() != 0:
 		return leave("owned by uid %d: only its owner (or root) can remove it", st.Uid)
 	}

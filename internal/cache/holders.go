@@ -124,7 +124,7 @@ func targetFor(path string, mounts []MountInfo) (lockTarget, error) {
 		return lockTarget{}, fmt.Errorf("stat lockfile %s: %w", resolved, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return lockTarget{}, fmt.Errorf("lockfile %s is a %s, not a regular file", resolved, filekind.Of(statModeType(st.Mode)))
+		return lockTarget{}, fmt.Errorf("lockfile %s is a %s, not a regular file", resolved, filekind.Of(filekind.FromStat(st.Mode)))
 	}
 	m, ok := mountFor(resolved, mounts)
 	if !ok {

@@ -243,7 +243,7 @@ func checkEntryImage(dirFD int, path, display string) (string, ProblemKind) {
 	case err != nil:
 		return fmt.Sprintf("cannot be examined: %v", &fs.PathError{Op: "stat", Path: display, Err: err}), ProblemImageMissing
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return fmt.Sprintf("is a %s, not a regular file", filekind.Of(statModeType(st.Mode))), ProblemImageMissing
+		return fmt.Sprintf("is a %s, not a regular file", filekind.Of(filekind.FromStat(st.Mode))), ProblemImageMissing
 	}
 	head, size, err := readHead(dirFD, path, display, imageHeadLen)
 	if err != nil {
@@ -270,7 +270,7 @@ func readHead(dirFD int, path, display string, n int) ([]byte, int64, error) {
 		return nil, 0, &fs.PathError{Op: "stat", Path: display, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, 0, &fs.PathError{Op: "open", Path: display, Err: fmt.Errorf("is a %s, not a regular file", filekind.Of(statModeType(st.Mode)))}
+		return nil, 0, &fs.PathError{Op: "open", Path: display, Err: fmt.Errorf("is a %s, not a regular file", filekind.Of(filekind.FromStat(st.Mode)))}
 	}
 	buf := make([]byte, min(int64(n), st.Size))
 	got := 0
@@ -287,25 +287,6 @@ func readHead(dirFD int, path, display string, n int) ([]byte, int64, error) {
 		got += m
 	}
 	return buf, st.Size, nil
-}
-
-// statModeType converts the file type bits of st_mode to an fs.FileMode.
-func statModeType(mode uint32) fs.FileMode {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return fs.ModeDir
-	case unix.S_IFLNK:
-		return fs.ModeSymlink
-	case unix.S_IFIFO:
-		return fs.ModeNamedPipe
-	case unix.S_IFSOCK:
-		return fs.ModeSocket
-	case unix.S_IFCHR:
-		return fs.ModeDevice | fs.ModeCharDevice
-	case unix.S_IFBLK:
-		return fs.ModeDevice
-	}
-	return 0
 }
 
 // openDir opens a directory for use as the base of *at system calls.
@@ -339,7 +320,7 @@ func readSmallFile(dirFD int, path, display string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "stat", Path: display, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &fs.PathError{Op: "open", Path: display, Err: fmt.Errorf("is a %s, not a regular file", filekind.Of(statModeType(st.Mode)))}
+		return nil, &fs.PathError{Op: "open", Path: display, Err: fmt.Errorf("is a %s, not a regular file", filekind.Of(filekind.FromStat(st.Mode)))}
 	}
 	fd, err := openatRetry(dirFD, path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -350,7 +331,7 @@ func readSmallFile(dirFD int, path, display string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "stat", Path: display, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &fs.PathError{Op: "open", Path: display, Err: fmt.Errorf("is a %s, not a regular file", filekind.Of(statModeType(st.Mode)))}
+		return nil, &fs.PathError{Op: "open", Path: display, Err: fmt.Errorf("is a %s, not a regular file", filekind.Of(filekind.FromStat(st.Mode)))}
 	}
 	if st.Size >= maxMetadataSize {
 		return nil, &fs.PathError{Op: "read", Path: display, Err: fmt.Errorf("larger than %d bytes", maxMetadataSize)}

@@ -256,7 +256,7 @@ func describeStatType(path string, mode uint32) string {
 		}
 		return "is a symbolic link, not a regular file"
 	}
-	return fmt.Sprintf("is a %s, not a regular file", filekind.Of(statModeType(mode)))
+	return fmt.Sprintf("is a %s, not a regular file", filekind.Of(filekind.FromStat(mode)))
 }
 
 // openatRetry is openat(2), retrying EINTR.

@@ -102,7 +102,7 @@ func (c *Cache) Locks() ([]LockInfo, error) {
 			out = append(out, li)
 			continue
 		}
-		li.Type = filekind.Of(statModeType(st.Mode))
+		li.Type = filekind.Of(filekind.FromStat(st.Mode))
 		li.OwnerUID = int(st.Uid)
 		li.Mode = fmt.Sprintf("%04o", st.Mode&0o7777)
 		li.Links = uint64(st.Nlink)
