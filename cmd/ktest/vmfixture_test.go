@@ -357,15 +357,7 @@ func TestVMFixture(t *testing.T) {
 			// ktest's hard bound, 30s): once, on the newest kernel.
 			if i == 0 {
 				t.Run("race", func(t *testing.T) { checkRace(t, fx, ktest, kernels.Root, k.Key, host) })
-				t.Run("initramfs", func(t *testing.T) {
-					// Known gap (issue 12, closing note): vmm does not pack
-					// the module tree yet and mounts virtio-fs whenever it
-					// finds a virtiofsd, whatever the CLI recorded.
-					if os.Getenv("KTEST_VM_INITRAMFS_FALLBACK") != "1" {
-						t.Skip("the initramfs transport is not implemented in vmm yet (set KTEST_VM_INITRAMFS_FALLBACK=1 to run this check)")
-					}
-					checkInitramfs(t, fx, ktest, kernels.Root, k.Key, host, release)
-				})
+				t.Run("initramfs", func(t *testing.T) { checkInitramfs(t, fx, ktest, kernels.Root, k.Key, host, release) })
 				t.Run("hang", func(t *testing.T) { checkHang(t, fx, ktest, kernels.Root, k.Key) })
 			}
 		})

@@ -163,12 +163,14 @@ func vmExec(ctx context.Context, args []string, stdio IO, host vmExecHost) error
 		Accel:     cfg.Accel,
 		QEMU:      cfg.QEMU,
 		Virtiofsd: cfg.Virtiofsd,
+		Transport: cfg.Transport,
 		Argv:      append([]string{binary}, args[1:]...),
 		Env:       guestEnv(host.env),
 		Dir:       host.dir,
 		Writable:  writableDirs(host.dir, binary, args[1:], getenv),
 		Modules:   shape.Modules,
 		Setup:     shape.Setup,
+		Pack:      shape.Pack,
 		Stdout:    tracker,
 		Stderr:    stderr,
 		Signals:   signals,
@@ -392,7 +394,7 @@ func writableDirs(dir, binary string, args []string, getenv func(string) string)
 			dirs = append(dirs, d)
 		}
 	}
-	add(moduleRoot(dir))
+	add(vmm.ModuleRoot(dir))
 	work := filepath.Dir(binary)
 	if parent := filepath.Dir(work); strings.HasPrefix(filepath.Base(parent), "go-build") {
 		work = parent
@@ -442,21 +444,6 @@ func outermost(dirs []string) []string {
 		out = append(out, d)
 	}
 	return out
-}
-
-// moduleRoot is the nearest directory upward from dir holding go.mod, else
-// dir itself.
-func moduleRoot(dir string) string {
-	for d := dir; ; {
-		if fi, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && fi.Mode().IsRegular() {
-			return d
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return dir
-		}
-		d = parent
-	}
 }
 
 // guestEnv is the binary's environment in the guest: go's, without the
@@ -606,7 +593,7 @@ func openResults(cfg vmenv.Config, binary, kernel string, args []string, host vm
 		Binary: binary, KernelKey: envLookup(host.env, testproto.EnvKernelCacheKey), KernelHash: kernelHash,
 		Args: args, Dir: host.dir, Env: host.env,
 		Shape: resultcache.Shape{CPUs: shape.CPUs, MemoryMB: shape.MemoryMB, Modules: shape.Modules, Setup: shape.Setup,
-			Accel: cfg.Accel, Extra: []string{"transport=" + cfg.Transport}},
+			Accel: cfg.Accel, Extra: []string{"transport=" + cfg.Transport, "pack=" + strings.Join(shape.Pack, "\x00")}},
 	}.Key()
 	if err != nil {
 		return nil

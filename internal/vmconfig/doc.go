@@ -6,6 +6,7 @@
 //	memory = "1G"
 //	modules = ["dummy"]
 //	setup = ["ip link set lo up"]
+//	pack = ["ip"]
 //
 // The file sits next to go.mod; Load finds it by walking up from a
 // package directory to the nearest go.mod. It is strict: an unknown key,

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,7 +29,7 @@ type File struct {
 }
 
 // validKeys are the keys a file may have, for error messages.
-var validKeys = []string{"vm.cpus", "vm.memory", "vm.modules", "vm.setup"}
+var validKeys = []string{"vm.cpus", "vm.memory", "vm.modules", "vm.setup", "vm.pack"}
 
 // Find returns the configuration file that applies to the package in
 // dir: FileName in the directory of the nearest go.mod at or above dir,
@@ -193,7 +194,31 @@ func Parse(path string, data []byte) (*File, error) {
 		}
 		f.VM.Setup = cmds
 	}
+	if pack, ok := v["pack"]; ok {
+		pack, err := stringList(pack)
+		if err != nil {
+			return nil, errAt("pack", "%v", err)
+		}
+		for _, p := range pack {
+			if !validPackPath(p) {
+				return nil, errAt("pack", "%q: want an absolute path (/usr/share/zoneinfo) or a command name looked up in PATH (ip)", p)
+			}
+		}
+		f.VM.Pack = pack
+	}
 	return f, nil
+}
+
+// validPackPath reports whether p is an absolute clean path or a command
+// name (no slash).
+func validPackPath(p string) bool {
+	if p == "" || strings.ContainsRune(p, 0) {
+		return false
+	}
+	if strings.HasPrefix(p, "/") {
+		return path.Clean(p) == p
+	}
+	return !strings.Contains(p, "/") && p != "." && p != ".."
 }
 
 // stringList converts a decoded TOML array of strings.

@@ -19,6 +19,11 @@ type VM struct {
 	// Setup are shell command lines the guest runs, in order, before the
 	// test (nil: unset; empty: set to none).
 	Setup []string
+	// Pack are host files, directories or commands (names looked up in
+	// PATH) the initramfs transport packs besides what it always packs;
+	// with virtio-fs, which shows the whole host, they change nothing
+	// (nil: unset; empty: set to none).
+	Pack []string
 }
 
 // Bounds of the settings.
@@ -30,7 +35,9 @@ const (
 
 // Defaults are what a guest gets when neither the file nor a flag says
 // otherwise: 2 vCPUs (some suites need GOMAXPROCS >= 2) and 1 GiB.
-func Defaults() VM { return VM{CPUs: 2, MemoryMB: 1024, Modules: []string{}, Setup: []string{}} }
+func Defaults() VM {
+	return VM{CPUs: 2, MemoryMB: 1024, Modules: []string{}, Setup: []string{}, Pack: []string{}}
+}
 
 // Override returns v with every field set in o replacing v's.
 func (v VM) Override(o VM) VM {
@@ -45,6 +52,9 @@ func (v VM) Override(o VM) VM {
 	}
 	if o.Setup != nil {
 		v.Setup = o.Setup
+	}
+	if o.Pack != nil {
+		v.Pack = o.Pack
 	}
 	return v
 }

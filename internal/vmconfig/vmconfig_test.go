@@ -15,11 +15,13 @@ cpus = 2
 memory = "1G"
 modules = ["dummy", "veth"]
 setup = ["ip link set lo up", "sysctl -w net.ipv4.ip_forward=1"]
+pack = ["ip", "/usr/share/zoneinfo"]
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := VM{CPUs: 2, MemoryMB: 1024, Modules: []string{"dummy", "veth"}, Setup: []string{"ip link set lo up", "sysctl -w net.ipv4.ip_forward=1"}}
+	want := VM{CPUs: 2, MemoryMB: 1024, Modules: []string{"dummy", "veth"}, Setup: []string{"ip link set lo up", "sysctl -w net.ipv4.ip_forward=1"},
+		Pack: []string{"ip", "/usr/share/zoneinfo"}}
 	if !reflect.DeepEqual(f.VM, want) || f.Path != "x/.ktest.toml" {
 		t.Errorf("Parse = %+v, want %+v", f, want)
 	}
@@ -41,8 +43,8 @@ setup = ["ip link set lo up", "sysctl -w net.ipv4.ip_forward=1"]
 // Every error names file:line, and an unknown key the valid ones.
 func TestParseErrors(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
-		{"[vm]\ncpus = 2\ncpuz = 3\n", `c.toml:3: unknown key "vm.cpuz"; valid keys: vm.cpus, vm.memory, vm.modules, vm.setup`},
-		{"memory = \"1G\"\n", `c.toml:1: unknown key "memory"; valid keys: vm.cpus, vm.memory, vm.modules, vm.setup; guest settings go in the [vm] table`},
+		{"[vm]\ncpus = 2\ncpuz = 3\n", `c.toml:3: unknown key "vm.cpuz"; valid keys: vm.cpus, vm.memory, vm.modules, vm.setup, vm.pack`},
+		{"memory = \"1G\"\n", `c.toml:1: unknown key "memory"; valid keys: vm.cpus, vm.memory, vm.modules, vm.setup, vm.pack; guest settings go in the [vm] table`},
 		{"[vm]\ncpus = 1\n\n[guest]\nx = 1\n", `c.toml:4: unknown key "guest"`},
 		{"[vm]\n\"cpus\" = 2\n'tcg' = true\n", `c.toml:3: unknown key "vm.tcg"`},
 		{"[vm]\ncpus = \"two\"\n", `c.toml:2: vm.cpus: want a number, got String`},
@@ -55,6 +57,9 @@ func TestParseErrors(t *testing.T) {
 		{"[vm]\nmodules = [1]\n", `c.toml:2: vm.modules: want an array of strings`},
 		{"[vm]\nmodules = [\"a b\"]\n", `c.toml:2: vm.modules: "a b" is not a module name`},
 		{"[vm]\nsetup = [\" \"]\n", `c.toml:2: vm.setup: " " is not a shell command line`},
+		{"[vm]\npack = [\"bin/ip\"]\n", `c.toml:2: vm.pack: "bin/ip": want an absolute path`},
+		{"[vm]\npack = [\"/usr/../etc\"]\n", `c.toml:2: vm.pack: "/usr/../etc": want an absolute path`},
+		{"[vm]\npack = [\"\"]\n", `c.toml:2: vm.pack: "": want`},
 		{"[vm]\ncpus = \n", `c.toml:2: `},
 		{"[vm\n", `c.toml:2: expected`},
 		{"vm = 3\n", `c.toml:1: vm: want a table ([vm]), got Integer`},
@@ -99,7 +104,7 @@ func TestOverride(t *testing.T) {
 	file := VM{MemoryMB: 2048, Modules: []string{"dummy"}}
 	flags := VM{CPUs: 4, Modules: []string{}}
 	got := Defaults().Override(file).Override(flags)
-	want := VM{CPUs: 4, MemoryMB: 2048, Modules: []string{}, Setup: []string{}}
+	want := VM{CPUs: 4, MemoryMB: 2048, Modules: []string{}, Setup: []string{}, Pack: []string{}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("layers = %+v, want %+v", got, want)
 	}
@@ -130,7 +135,7 @@ func TestFindAndResolve(t *testing.T) {
 		t.Errorf("Find(a/b) = %q, %v", path, err)
 	}
 	vm, path, err := Resolve(filepath.Join(root, "a", "b"), VM{CPUs: 1})
-	if want := (VM{CPUs: 1, MemoryMB: 2048, Modules: []string{}, Setup: []string{}}); err != nil || !reflect.DeepEqual(vm, want) || path == "" {
+	if want := (VM{CPUs: 1, MemoryMB: 2048, Modules: []string{}, Setup: []string{}, Pack: []string{}}); err != nil || !reflect.DeepEqual(vm, want) || path == "" {
 		t.Errorf("Resolve(a/b) = %+v, %q, %v; want %+v", vm, path, err, want)
 	}
 	if path, err := Find(filepath.Join(root, "nested", "p")); err != nil || path != "" {
@@ -156,7 +161,7 @@ func TestFindAndResolve(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	f.Add("[vm]\ncpus = 2\nmemory = \"1G\"\nmodules = [\"dummy\"]\nsetup = [\"ip link set lo up\"]\n")
+	f.Add("[vm]\ncpus = 2\nmemory = \"1G\"\nmodules = [\"dummy\"]\nsetup = [\"ip link set lo up\"]\npack = [\"ip\"]\n")
 	f.Add("vm.cpus = 1\n[x]\ny = 2\n")
 	f.Add("[vm]\nmemory = 1024\n")
 	f.Add("[[vm]]\n")

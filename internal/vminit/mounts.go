@@ -40,7 +40,7 @@ var guestMounts = []guestMount{
 }
 
 // prepareRoot builds the program's root under rootDir: the host's root
-// read-only, the guest's filesystems, the kernel's modules and config, and
+// (virtio-fs, or what the host packed into the initramfs) read-only, the guest's filesystems, the kernel's modules and config, and
 // the host directories of req.Binds.
 func prepareRoot(req *vmproto.Run) error {
 	for _, d := range []string{hostDir, rootDir} {
@@ -48,10 +48,16 @@ func prepareRoot(req *vmproto.Run) error {
 			return err
 		}
 	}
-	if err := unix.Mount(vmproto.FSTag, hostDir, "virtiofs", 0, ""); err != nil {
-		return fmt.Errorf("mount the host's root (virtio-fs tag %s): %w", vmproto.FSTag, err)
+	if req.Transport == vmproto.TransportInitramfs {
+		// The host packed what it sends under hostDir: the same tree,
+		// smaller (see vmm's payload).
+		debugf("initramfs transport")
+	} else {
+		if err := unix.Mount(vmproto.FSTag, hostDir, "virtiofs", 0, ""); err != nil {
+			return fmt.Errorf("mount the host's root (virtio-fs tag %s): %w", vmproto.FSTag, err)
+		}
+		debugf("virtio-fs mounted")
 	}
-	debugf("virtio-fs mounted")
 	if err := bind(hostDir, rootDir, false); err != nil {
 		return err
 	}

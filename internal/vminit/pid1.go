@@ -280,6 +280,10 @@ func runProgram(req *vmproto.Run, ports map[string]string, ctl *vmproto.Writer, 
 	chld := make(chan os.Signal, 16)
 	signal.Notify(chld, unix.SIGCHLD)
 
+	var before snapshot
+	if req.Transport == vmproto.TransportInitramfs {
+		before = takeSnapshot(req.Binds)
+	}
 	p, err := os.StartProcess(req.Argv[0], req.Argv, &os.ProcAttr{
 		Dir: req.Dir, Env: append(slices.Clip(req.Env), vmproto.GuestEnv+"=1"), Files: []*os.File{devnull, stdout, stderr},
 		Sys: &syscall.SysProcAttr{Chroot: rootDir, Setpgid: true},
@@ -318,8 +322,17 @@ func runProgram(req *vmproto.Run, ports map[string]string, ctl *vmproto.Writer, 
 	// What the program left behind goes with it.
 	_ = unix.Kill(-pid, unix.SIGKILL)
 	nout, nerr := outCopy.wait(time.Second), errCopy.wait(time.Second)
+	problem := ""
+	if before != nil {
+		n, err := sendChanged(ctl, req.Binds, before)
+		if err != nil {
+			logf("%v", err)
+			problem = err.Error()
+		}
+		debugf("sent %d files back", n)
+	}
 	unix.Sync()
-	_ = ctl.Write(vmproto.Msg{Type: vmproto.TypeExit, Code: code, Signal: sig, Stdout: nout, Stderr: nerr})
+	_ = ctl.Write(vmproto.Msg{Type: vmproto.TypeExit, Code: code, Signal: sig, Stdout: nout, Stderr: nerr, Error: problem})
 }
 
 // copier copies a pipe's read end to a port, counting bytes.

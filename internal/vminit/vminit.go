@@ -31,8 +31,12 @@ const (
 	// ModprobePath is the name the kernel runs for request_module (it is
 	// a symlink to /init): the init answers it as modprobe does.
 	ModprobePath = "/ktest/modprobe"
+	// HostRoot is where the init finds the host's root: virtio-fs is
+	// mounted there, or (with the initramfs transport) the host packed the
+	// files it sends under it.
+	HostRoot = "/host"
 
-	hostDir    = "/host"    // the host's root, read-write (virtio-fs)
+	hostDir    = HostRoot
 	rootDir    = "/newroot" // the program's root: the host's, read-only
 	scratchDir = "/ktest/run"
 	// moddirFile tells the modprobe helper where the kernel's modules are.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/ktest-dev/ktest/internal/reexec"
 	"github.com/ktest-dev/ktest/internal/vminit"
 )
 
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testCacheDir = dir
-	code := m.Run()
+	code := reexec.Main(m, map[string]func() int{roleInitramfsProbe: initramfsProbe})
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -29,6 +29,8 @@ type prepared struct {
 	rustFS    bool
 	machine   machine
 	req       vmproto.Run
+	// payload is what the initramfs transport packs; nil with virtio-fs.
+	payload *payload
 
 	consoleConn *os.File // QEMU's console connection, during boot
 }
@@ -79,10 +81,21 @@ func prepare(ctx context.Context, s Spec) (*prepared, error) {
 	if p.qemu, err = findQEMU(s.QEMU); err != nil {
 		return nil, err
 	}
-	if p.virtiofsd, err = findVirtiofsd(s.Virtiofsd); err != nil {
-		return nil, err
+	switch s.Transport {
+	case "", vmproto.TransportVirtiofs:
+		p.virtiofsd, err = findVirtiofsd(s.Virtiofsd)
+		if err != nil && s.Transport == "" && s.Virtiofsd == "" {
+			// None found: the initramfs transport, below. One the
+			// caller named must be there.
+			p.virtiofsd, err = "", nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	case vmproto.TransportInitramfs:
+	default:
+		return nil, &SetupError{What: "run in vm", Err: fmt.Errorf("transport %q", s.Transport), Hint: fmt.Sprintf("want %q, %q or \"\" (virtio-fs when virtiofsd and the kernel have it)", vmproto.TransportVirtiofs, vmproto.TransportInitramfs)}
 	}
-	p.rustFS = virtiofsdIsRust(ctx, p.virtiofsd)
 	if s.Init == "" {
 		if s.Init, err = os.Executable(); err != nil {
 			return nil, &SetupError{What: "find the init binary", Err: err}
@@ -99,10 +112,20 @@ func prepare(ctx context.Context, s Spec) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkVirtiofs(k); err != nil {
-		return nil, err
+	if s.Transport == "" {
+		s.Transport = vmproto.TransportVirtiofs
+		if p.virtiofsd == "" || checkVirtiofs(k) != nil {
+			s.Transport = vmproto.TransportInitramfs
+		}
 	}
-	m := machine{kernel: k, cpus: s.CPUs, memMB: s.MemoryMB, accel: s.Accel, topology: s.Topology}
+	if s.Transport == vmproto.TransportVirtiofs {
+		if err := checkVirtiofs(k); err != nil {
+			return nil, err
+		}
+		p.rustFS = virtiofsdIsRust(ctx, p.virtiofsd)
+	}
+	m := machine{kernel: k, cpus: s.CPUs, memMB: s.MemoryMB, accel: s.Accel, topology: s.Topology,
+		noVirtiofs: s.Transport != vmproto.TransportVirtiofs}
 	if m.initrd, err = baseInitramfs(s.CacheDir, s.Init, k, m.q35()); err != nil {
 		return nil, err
 	}
@@ -110,6 +133,16 @@ func prepare(ctx context.Context, s Spec) (*prepared, error) {
 	p.spec = s
 	if p.req, err = request(ctx, s, k); err != nil {
 		return nil, err
+	}
+	if s.Transport == vmproto.TransportInitramfs {
+		p.req.Transport = vmproto.TransportInitramfs
+		if p.payload, err = collectPayload(p.req, k, len(s.Setup) > 0, s.Pack); err != nil {
+			return nil, &SetupError{What: "use the initramfs transport", Err: err}
+		}
+		if err := p.payload.checkSize(s.MemoryMB); err != nil {
+			return nil, &SetupError{What: "use the initramfs transport", Err: err,
+				Hint: "install virtiofsd (scripts/setup.sh does), which shares the host's files instead, or give the guest more memory"}
+		}
 	}
 	return p, nil
 }
@@ -176,8 +209,13 @@ func request(ctx context.Context, s Spec, k kernelFiles) (vmproto.Run, error) {
 		binds[r] = true
 	}
 	// What the guest's own tmpfs would hide: the program and its
-	// directory when they live under /tmp or /run (go test's $WORK).
-	for _, d := range []string{filepath.Dir(argv[0]), dir} {
+	// directory when they live under /tmp or /run (go test's $WORK), and
+	// the kernel's module tree (a kernel cache under a temporary HOME),
+	// which the guest's /lib/modules/REL links into.
+	for _, d := range []string{filepath.Dir(argv[0]), dir, k.modules} {
+		if d == "" {
+			continue
+		}
 		r, err := filepath.EvalSymlinks(d)
 		if err != nil || !hiddenInGuest(r) || coveredBy(r, binds) {
 			continue

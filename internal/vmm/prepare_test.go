@@ -99,3 +99,24 @@ func TestSpoolKeepsEverything(t *testing.T) {
 		t.Errorf("spool passed %d bytes, counted %d", len(got), n.Load())
 	}
 }
+
+// A kernel cache under /tmp (a temporary HOME, as CI has) is hidden by
+// the guest's own /tmp: its module tree, which /lib/modules/REL links
+// into, is shown read-only at its path.
+func TestRequestBindsModuleTreeUnderTmp(t *testing.T) {
+	mods := filepath.Join(t.TempDir(), "entry", "ktest", "modules")
+	os.MkdirAll(mods, 0o755)
+	os.WriteFile(filepath.Join(mods, "modules.dep"), nil, 0o644)
+	rmods, _ := filepath.EvalSymlinks(mods)
+	if !hiddenInGuest(rmods) {
+		t.Skipf("the test's temp dir %s is not under /tmp or /run", rmods)
+	}
+	wd, _ := os.Getwd()
+	req, err := request(t.Context(), Spec{Argv: []string{"/bin/true"}, Dir: wd, CacheDir: t.TempDir()}, kernelFiles{release: "6.1.0", modules: mods})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(req.Binds, vmproto.Bind{Path: rmods}) {
+		t.Errorf("binds %+v lack the module tree %s, read-only", req.Binds, rmods)
+	}
+}

@@ -20,6 +20,9 @@ type machine struct {
 	// topology, when set, lays out the CPUs (and memory, with NUMA
 	// nodes).
 	topology *Topology
+	// noVirtiofs leaves the vhost-user-fs device out (the initramfs
+	// transport).
+	noVirtiofs bool
 }
 
 // Socket names in the scratch directory; QEMU connects to each as a client.
@@ -110,9 +113,11 @@ func (m machine) args() []string {
 		"-chardev", "socket,id=ctl,path="+sock(sockCtl), "-device", "virtserialport,chardev=ctl,name="+vmproto.CtlPort,
 		"-chardev", "socket,id=out,path="+sock(sockOut), "-device", "virtserialport,chardev=out,name="+vmproto.OutPort,
 		"-chardev", "socket,id=err,path="+sock(sockErr), "-device", "virtserialport,chardev=err,name="+vmproto.ErrPort,
-		"-chardev", "socket,id=fs,path="+sock(sockFS), "-device", fs+",chardev=fs,tag="+vmproto.FSTag,
 		"-chardev", "socket,id=qmp,path="+sock(sockQMP), "-mon", "chardev=qmp,mode=control",
 	)
+	if !m.noVirtiofs {
+		a = append(a, "-chardev", "socket,id=fs,path="+sock(sockFS), "-device", fs+",chardev=fs,tag="+vmproto.FSTag)
+	}
 	return a
 }
 

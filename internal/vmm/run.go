@@ -79,18 +79,29 @@ func (p *prepared) boot(ctx context.Context) (*Result, error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 
-	fsSock := filepath.Join(scratch, sockFS)
-	vfs, err := startChild(runCtx, p.virtiofsd, virtiofsdArgs(p.rustFS, fsSock))
-	if err != nil {
-		return nil, &SetupError{What: "start virtiofsd", Err: err}
-	}
-	defer vfs.kill()
-	if err := waitSocket(fsSock, vfs, socketWait); err != nil {
-		return nil, &BootError{Reason: fmt.Sprintf("virtiofsd did not start: %v: %s", err, strings.TrimSpace(vfs.stderr.String()))}
+	var vfs *child
+	var vfsDone <-chan struct{}
+	var back *writeBack
+	if p.payload != nil {
+		if p.machine.initrd, err = p.writeInitrd(scratch); err != nil {
+			return nil, &SetupError{What: "pack the initramfs transport", Err: err}
+		}
+		back = newWriteBack(p.req.Binds)
+	} else {
+		fsSock := filepath.Join(scratch, sockFS)
+		vfs, err = startChild(runCtx, p.virtiofsd, virtiofsdArgs(p.rustFS, fsSock))
+		if err != nil {
+			return nil, &SetupError{What: "start virtiofsd", Err: err}
+		}
+		defer vfs.kill()
+		if err := waitSocket(fsSock, vfs, socketWait); err != nil {
+			return nil, &BootError{Reason: fmt.Sprintf("virtiofsd did not start: %v: %s", err, strings.TrimSpace(vfs.stderr.String()))}
+		}
+		vfsDone = vfs.done
 	}
 
 	args := p.machine.args()
-	res := &Result{ExitCode: -1, Transport: "virtiofs", Channels: "virtio-console", Command: append([]string{p.qemu}, args...)}
+	res := &Result{ExitCode: -1, Transport: p.spec.Transport, Channels: "virtio-console", Command: append([]string{p.qemu}, args...)}
 	if os.Getenv("KTEST_VMDEBUG") == "1" {
 		fmt.Fprintf(os.Stderr, "ktest vm: %q\n", res.Command)
 	}
@@ -179,8 +190,9 @@ func (p *prepared) boot(ctx context.Context) (*Result, error) {
 		grace           <-chan time.Time
 		bound           <-chan time.Time
 		ctxDone         = ctx.Done()
-		vfsDone         = vfs.done
 		vfsDied         bool
+		backErr         error  // the host's write-back failures
+		backGuest       string // the guest's
 		flushed         <-chan struct{}
 	)
 	if s.Timeout > 0 {
@@ -214,8 +226,16 @@ loop:
 					send(vmproto.Msg{Type: vmproto.TypeSignal, Signal: n})
 				}
 				pending = nil
+			case vmproto.TypeFile:
+				if back != nil && m.File != nil {
+					back.piece(m.File)
+				}
 			case vmproto.TypeExit:
 				exited = true
+				if back != nil {
+					backErr, backGuest = back.close(), m.Error
+					back = nil
+				}
 				res.ExitCode, res.Signal = m.Code, m.Signal
 				grace = time.After(afterExitGrace)
 				bound = nil
@@ -272,10 +292,18 @@ loop:
 		case <-drained:
 		}
 	}
-	vfs.kill()
+	if back != nil {
+		_ = back.close() // no exit: the verdict says what went wrong
+	}
+	// After the drain: the stderr spool is done writing.
+	reportWriteBack(stderr, backErr, backGuest)
 	res.Console = con.String()
 	if os.Getenv("KTEST_VMDEBUG") != "" {
-		res.Console += "\n--- virtiofsd ---\n" + vfs.stderr.String() + "\n--- qemu ---\n" + q.stderr.String()
+		if vfs != nil {
+			vfs.kill()
+			res.Console += "\n--- virtiofsd ---\n" + vfs.stderr.String()
+		}
+		res.Console += "\n--- qemu ---\n" + q.stderr.String()
 	}
 
 	tail := consoleTail(res.Console)
@@ -287,6 +315,7 @@ loop:
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("run in vm: stopped QEMU because the context ended: %w", context.Cause(ctx))
 	case vfsDied:
+		vfs.kill()
 		return res, &BootError{Reason: "virtiofsd exited during the run: " + lastLine(vfs.stderr.String()), ConsoleTail: tail}
 	case failReason != "":
 		return res, &BootError{Reason: "the guest init could not run the program: " + failReason, ConsoleTail: tail}

@@ -36,6 +36,18 @@ type Spec struct {
 	// /usr/libexec).
 	QEMU      string
 	Virtiofsd string
+	// Transport is how the host's files reach the guest: "virtiofs" (the
+	// host's root over virtio-fs, through virtiofsd), "initramfs" (the
+	// program, its working directory's Go module, the kernel's modules and
+	// a few tools packed into the initramfs; what the program writes in
+	// Writable directories is copied back when it exits), or "" for
+	// virtio-fs when virtiofsd and the kernel have it, else the initramfs
+	// (a Virtiofsd named but missing is an error, not a fallback).
+	Transport string
+	// Pack are more host files, directories (with their trees) or commands
+	// (names looked up in PATH, packed with their ELF runtime) for the
+	// initramfs transport; virtio-fs shows the whole host and ignores it.
+	Pack []string
 	// Init is the guest's PID 1: a static executable that calls
 	// vminit.Main when vminit.Requested (the ktest binary does; default
 	// os.Executable()).
@@ -97,7 +109,7 @@ type Result struct {
 	// Signal is the signal that killed the program, 0 if none.
 	Signal int
 	// Transport says how the host filesystem reached the guest:
-	// "virtiofs", or "initramfs" when virtiofsd was missing.
+	// "virtiofs" or "initramfs" (see Spec.Transport).
 	Transport string
 	// Channels says how the program's stdio travelled: "virtio-console"
 	// or "serial".

@@ -9,7 +9,10 @@
 // cached); the guest reports started, then exit. At any time the host may
 // send signal (forwarded to the program's process group) or dump (the
 // guest writes sysrq w and l and answers dumped). A guest that cannot start
-// the program reports fail instead of started. After exit the host may end
+// the program reports fail instead of started. With the initramfs
+// transport (no virtio-fs), the guest sends file messages before exit: the
+// files the program made or changed in its writable directories, which
+// the host writes back. After exit the host may end
 // the VM as soon as it has read the output exit counted; the init has
 // synced the filesystems before sending it.
 package vmproto
@@ -20,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -57,7 +61,22 @@ const (
 	TypeSignal  = "signal"  // host → guest: Signal to the program's group
 	TypeDump    = "dump"    // host → guest: write sysrq w and l
 	TypeDumped  = "dumped"  // guest → host: the dump was written
+	TypeFile    = "file"    // guest → host: File, a piece of a file to write back
 )
+
+// Transports: how the host's files reach the guest (Run.Transport).
+const (
+	// TransportVirtiofs mounts the host's root over virtio-fs.
+	TransportVirtiofs = "virtiofs"
+	// TransportInitramfs finds the files the host packed into the
+	// initramfs under the host root's mount point; writable directories
+	// travel back in file messages.
+	TransportInitramfs = "initramfs"
+)
+
+// FileChunk bounds the data of one file message (base64 makes it 4/3 as
+// long on the line, well below MaxLine).
+const FileChunk = 1 << 20
 
 // Msg is one line of the control channel.
 type Msg struct {
@@ -77,11 +96,25 @@ type Msg struct {
 	// ends the VM, as the ports' data and the control message travel apart.
 	Stdout int64 `json:"stdout,omitempty"`
 	Stderr int64 `json:"stderr,omitempty"`
-	// Error says why the guest could not run the program (TypeFail).
+	// Error says why the guest could not run the program (TypeFail), or
+	// which files it could not send back (TypeExit).
 	Error string `json:"error,omitempty"`
 	// Uptime is the guest's uptime in milliseconds when it sent the
 	// message (TypeHello, TypeStarted).
 	Uptime int64 `json:"uptime_ms,omitempty"`
+	// File is a piece of a file to write back (TypeFile).
+	File *File `json:"file,omitempty"`
+}
+
+// File is a piece of a regular file the program wrote in a writable
+// directory: Data goes at Offset of the host file Path (absolute, inside
+// one of the run's writable binds). The first piece has Offset 0 and
+// creates or truncates the file; the pieces of one file come in order.
+type File struct {
+	Path   string `json:"path"`
+	Mode   uint32 `json:"mode"`
+	Offset int64  `json:"offset,omitempty"`
+	Data   []byte `json:"data,omitempty"`
 }
 
 // Run is everything the init needs for one run. All paths are host paths,
@@ -113,6 +146,9 @@ type Run struct {
 	BootDir string `json:"boot_dir,omitempty"`
 	// Config is the kernel config, shown as /boot/config-REL.
 	Config string `json:"config,omitempty"`
+	// Transport is TransportVirtiofs ("" means it too) or
+	// TransportInitramfs.
+	Transport string `json:"transport,omitempty"`
 }
 
 // Bind is one host directory mounted at its own path in the guest.
@@ -139,6 +175,14 @@ func Decode(line []byte) (Msg, error) {
 	}
 	if m.Type == TypeRun && (m.Run == nil || len(m.Run.Argv) == 0) {
 		return Msg{}, errors.New("decode vm control message: a run request without argv")
+	}
+	if m.Type == TypeFile {
+		switch f := m.File; {
+		case f == nil || !strings.HasPrefix(f.Path, "/"):
+			return Msg{}, errors.New("decode vm control message: a file message without an absolute path")
+		case f.Offset < 0 || len(f.Data) > FileChunk:
+			return Msg{}, fmt.Errorf("decode vm control message: a file piece at offset %d of %d bytes (want offset ≥ 0, at most %d bytes)", f.Offset, len(f.Data), FileChunk)
+		}
 	}
 	return m, nil
 }

@@ -15,6 +15,7 @@ func TestRoundTrip(t *testing.T) {
 	msgs := []Msg{
 		{Type: TypeHello, Uptime: 12},
 		{Type: TypeRun, Run: &Run{Argv: []string{"/bin/true"}, Env: []string{"A=1"}, Dir: "/", Binds: []Bind{{Path: "/tmp/x", Writable: true}}, Release: "6.1.0"}},
+		{Type: TypeFile, File: &File{Path: "/w/cover.out", Mode: 0o644, Offset: 5, Data: []byte("\x00\xffbinary\n")}},
 		{Type: TypeExit, Code: 130, Signal: 2},
 	}
 	for _, m := range msgs {
@@ -46,6 +47,9 @@ func TestDecodeRefuses(t *testing.T) {
 		`{"v":"ktest.vm/1"}`,
 		`{"v":"ktest.vm/1","type":"run"}`,
 		`{"v":"ktest.vm/1","type":"run","run":{"argv":[]}}`,
+		`{"v":"ktest.vm/1","type":"file"}`,
+		`{"v":"ktest.vm/1","type":"file","file":{"path":"relative","mode":420}}`,
+		`{"v":"ktest.vm/1","type":"file","file":{"path":"/w/x","mode":420,"offset":-1}}`,
 		`not json`,
 	} {
 		if _, err := Decode([]byte(line)); err == nil {
@@ -68,6 +72,7 @@ func TestLongLineRefused(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":"ktest.vm/1","type":"exit","code":2}`))
 	f.Add([]byte(`{"v":"ktest.vm/1","type":"run","run":{"argv":["x"],"binds":[{"path":"/a"}]}}`))
+	f.Add([]byte(`{"v":"ktest.vm/1","type":"file","file":{"path":"/w/c.out","mode":420,"offset":3,"data":"aGk="}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		m, err := Decode(line)
 		if err != nil {
@@ -75,6 +80,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if m.V != Version || m.Type == "" || (m.Type == TypeRun && (m.Run == nil || len(m.Run.Argv) == 0)) {
 			t.Fatalf("accepted %q as %+v", line, m)
+		}
+		if m.Type == TypeFile && (m.File == nil || !strings.HasPrefix(m.File.Path, "/") || m.File.Offset < 0 || len(m.File.Data) > FileChunk) {
+			t.Fatalf("accepted file message %q as %+v", line, m.File)
 		}
 	})
 }
