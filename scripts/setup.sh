@@ -42,6 +42,16 @@ else
   say "virtiofsd is missing: ktest --vm will pack the module into the initramfs (apt-get install virtiofsd)"
 fi
 
+# modprobe in a --vm guest is the host's (kmod), reading the binary
+# indexes ktest builds once per kernel with the host's depmod.
+if ! command -v depmod >/dev/null 2>&1 && ! [ -x /usr/sbin/depmod ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing kmod (depmod, modprobe)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kmod >/dev/null 2>&1 || true
+fi
+if ! command -v depmod >/dev/null 2>&1 && ! [ -x /usr/sbin/depmod ]; then
+  say "kmod is missing: modprobe will not work in ktest --vm guests (apt-get install kmod)"
+fi
+
 bin=${KTEST_BIN_DIR:-$PWD/.ktest/bin}
 mkdir -p "$bin"
 go build -o "$bin/ktest" ./cmd/ktest
