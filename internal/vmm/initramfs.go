@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ktest-dev/ktest/internal/atomicfile"
 	"github.com/ktest-dev/ktest/internal/initramfs"
@@ -52,6 +53,9 @@ func baseInitramfs(cacheDir, init string, k kernelFiles, q35 bool) (string, erro
 	}
 	out := filepath.Join(cacheDir, "initramfs-"+hex.EncodeToString(h.Sum(nil))[:24]+".cpio")
 	if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
+		// In use: pruning goes by the last use.
+		now := time.Now()
+		_ = os.Chtimes(out, now, now)
 		return out, nil
 	}
 	runtime, err := elfRuntime(init)
@@ -81,7 +85,41 @@ func baseInitramfs(cacheDir, init string, k kernelFiles, q35 bool) (string, erro
 	if err := atomicfile.WriteFile(out, b.Bytes(), 0o644); err != nil {
 		return "", fmt.Errorf("build initramfs: %w", err)
 	}
+	pruneInitramfs(cacheDir, out, time.Now())
 	return out, nil
+}
+
+// Pruning of the cached initramfs archives: every new init binary (each
+// rebuilt test binary under kerneltest.Run) makes one of several MiB.
+const (
+	keepInitramfs   = 8         // the most recently used ones always stay
+	initramfsMaxAge = time.Hour // older unused ones beyond those go
+)
+
+// pruneInitramfs removes cached archives (by their name pattern, regular
+// files only) beyond the keepInitramfs most recently used, that no boot
+// used in the last initramfsMaxAge, so that a boot about to start with
+// one keeps it. Failures are ignored: the cache only grows.
+func pruneInitramfs(cacheDir, keep string, now time.Time) {
+	names, _ := filepath.Glob(filepath.Join(cacheDir, "initramfs-*.cpio"))
+	type used struct {
+		path string
+		at   time.Time
+	}
+	var all []used
+	for _, n := range names {
+		st, err := os.Lstat(n)
+		if err != nil || !st.Mode().IsRegular() || n == keep {
+			continue
+		}
+		all = append(all, used{n, st.ModTime()})
+	}
+	slices.SortFunc(all, func(a, b used) int { return b.at.Compare(a.at) })
+	for i, u := range all {
+		if i >= keepInitramfs-1 && now.Sub(u.at) > initramfsMaxAge {
+			os.Remove(u.path)
+		}
+	}
 }
 
 // addModules puts names (and what they depend on) under vminit.ModDir,

@@ -1,11 +1,13 @@
 package vmm
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ktest-dev/ktest/internal/vmproto"
 )
@@ -118,5 +120,39 @@ func TestRequestBindsModuleTreeUnderTmp(t *testing.T) {
 	}
 	if !slices.Contains(req.Binds, vmproto.Bind{Path: rmods}) {
 		t.Errorf("binds %+v lack the module tree %s, read-only", req.Binds, rmods)
+	}
+}
+
+// The initramfs cache keeps the most recently used archives and any used
+// within the hour; other files are not touched.
+func TestPruneInitramfs(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	var names []string
+	for i := range 12 {
+		n := filepath.Join(dir, fmt.Sprintf("initramfs-%02d.cpio", i))
+		os.WriteFile(n, nil, 0o644)
+		at := now.Add(-time.Duration(i) * time.Hour) // 0 is the newest
+		if i == 10 {
+			at = now.Add(-time.Minute) // used just now, though listed late
+		}
+		os.Chtimes(n, at, at)
+		names = append(names, n)
+	}
+	other := filepath.Join(dir, "vmlinux-x")
+	os.WriteFile(other, nil, 0o644)
+	os.Chtimes(other, now.Add(-100*time.Hour), now.Add(-100*time.Hour))
+	pruneInitramfs(dir, names[0], now)
+	for i, n := range names {
+		_, err := os.Stat(n)
+		// The new one (0), the 7 most recently used besides it (10 and
+		// 1-6), and none older.
+		want := i <= 6 || i == 10
+		if (err == nil) != want {
+			t.Errorf("%s: present %v, want %v", filepath.Base(n), err == nil, want)
+		}
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("pruning removed another file: %v", err)
 	}
 }
