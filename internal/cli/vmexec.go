@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktest-dev/ktest/internal/admission"
+	"github.com/ktest-dev/ktest/internal/bzimage"
 	"github.com/ktest-dev/ktest/internal/hint"
 	"github.com/ktest-dev/ktest/internal/jobslot"
 	"github.com/ktest-dev/ktest/internal/resultcache"
@@ -171,10 +172,13 @@ func vmExec(ctx context.Context, args []string, stdio IO, host vmExecHost) error
 		Modules:   shape.Modules,
 		Setup:     shape.Setup,
 		Pack:      shape.Pack,
-		Stdout:    tracker,
-		Stderr:    stderr,
-		Signals:   signals,
-		Timeout:   bound,
+		// A kernel given by path, with no vmlinux beside it, still
+		// boots through PVH on microvm.
+		ExtractVmlinux: extractVmlinux,
+		Stdout:         tracker,
+		Stderr:         stderr,
+		Signals:        signals,
+		Timeout:        bound,
 	}
 	started := time.Now()
 	res, err := host.engine(ctx, spec)
@@ -613,4 +617,11 @@ func acquireJobSlot(ctx context.Context, cfg vmenv.Config) (release func(), err 
 		return func() {}, nil
 	}
 	return jobslot.Acquire(ctx, cfg.JobsDir, cfg.Jobs)
+}
+
+// extractVmlinux is vmm.Spec.ExtractVmlinux for ktest, which links the
+// decompressors (kerneltest does not).
+func extractVmlinux(image, out string) error {
+	_, err := bzimage.ExtractVmlinux(image, out)
+	return err
 }

@@ -114,6 +114,9 @@ func TestVMExecSpec(t *testing.T) {
 	if spec.Signals == nil || spec.Stdout == nil || spec.Stderr == nil {
 		t.Error("signals, stdout or stderr not set")
 	}
+	if spec.Transport != vmenv.TransportVirtiofs || spec.ExtractVmlinux == nil {
+		t.Errorf("transport %q, ExtractVmlinux set %v: want the pass's transport, and a kernel given by path booting through PVH", spec.Transport, spec.ExtractVmlinux != nil)
+	}
 
 	for _, tc := range []struct {
 		arg  string
