@@ -256,6 +256,10 @@ func loopbackUp() error {
 	return nil
 }
 
+// exitLinger bounds how long the init waits, after reporting the exit,
+// for the host to end the VM before it powers off itself.
+const exitLinger = 5 * time.Second
+
 // runProgram starts the program, serves the host's requests while it
 // runs, and reports its exit status.
 func runProgram(req *vmproto.Run, ports map[string]string, ctl *vmproto.Writer, in *vmproto.Reader, fail func(error)) {
@@ -300,7 +304,9 @@ func runProgram(req *vmproto.Run, ports map[string]string, ctl *vmproto.Writer, 
 	pid := p.Pid
 	_ = ctl.Write(vmproto.Msg{Type: vmproto.TypeStarted, PID: pid, Uptime: uptimeMS()})
 
+	hostGone := make(chan struct{})
 	go func() {
+		defer close(hostGone)
 		for {
 			m, err := in.Read()
 			if err != nil {
@@ -333,6 +339,13 @@ func runProgram(req *vmproto.Run, ports map[string]string, ctl *vmproto.Writer, 
 	}
 	unix.Sync()
 	_ = ctl.Write(vmproto.Msg{Type: vmproto.TypeExit, Code: code, Signal: sig, Stdout: nout, Stderr: nerr, Error: problem})
+	// The host ends the VM once it has read everything; powering off
+	// first could drop what QEMU has not passed on yet (file pieces and
+	// exit behind them, on a slow host). Bounded, for a host that is gone.
+	select {
+	case <-hostGone:
+	case <-time.After(exitLinger):
+	}
 }
 
 // copier copies a pipe's read end to a port, counting bytes.

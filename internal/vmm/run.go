@@ -173,7 +173,13 @@ func (p *prepared) boot(ctx context.Context) (*Result, error) {
 			for {
 				m, err := r.Read()
 				if err != nil {
+					if os.Getenv("KTEST_VMDEBUG") == "1" {
+						fmt.Fprintf(os.Stderr, "ktest vm: control channel: %v\n", err)
+					}
 					return
+				}
+				if os.Getenv("KTEST_VMDEBUG") == "1" {
+					fmt.Fprintf(os.Stderr, "ktest vm: message %s\n", m.Type)
 				}
 				msgs <- m
 			}
@@ -190,6 +196,8 @@ func (p *prepared) boot(ctx context.Context) (*Result, error) {
 		grace           <-chan time.Time
 		bound           <-chan time.Time
 		ctxDone         = ctx.Done()
+		qDone           = q.done
+		finish          <-chan time.Time
 		vfsDied         bool
 		backErr         error  // the host's write-back failures
 		backGuest       string // the guest's
@@ -212,6 +220,9 @@ loop:
 		case m, ok := <-msgs:
 			if !ok {
 				msgs = nil
+				if qDone == nil {
+					break loop // QEMU is gone and so is what it had sent
+				}
 				continue
 			}
 			switch m.Type {
@@ -260,7 +271,16 @@ loop:
 			} else {
 				pending = append(pending, int(n))
 			}
-		case <-q.done:
+		case <-qDone:
+			// What the guest sent before it powered off may still be
+			// queued (file pieces ahead of exit, on a slow host): read
+			// it to the end of the stream, bounded.
+			if msgs == nil {
+				break loop
+			}
+			qDone, finish = nil, time.After(drainWait)
+			vfsDone = nil // it ends with QEMU
+		case <-finish:
 			break loop
 		case <-vfsDone:
 			// It exits when QEMU closes its socket: QEMU's exit is the

@@ -12,9 +12,10 @@
 // the program reports fail instead of started. With the initramfs
 // transport (no virtio-fs), the guest sends file messages before exit: the
 // files the program made or changed in its writable directories, which
-// the host writes back. After exit the host may end
-// the VM as soon as it has read the output exit counted; the init has
-// synced the filesystems before sending it.
+// the host writes back. After exit the host may end the VM as soon as it
+// has read the output exit counted; the init has synced the filesystems
+// before sending it, and waits (bounded) for the host to end the VM rather
+// than powering off, which could drop what QEMU has not passed on yet.
 package vmproto
 
 import (
