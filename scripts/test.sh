@@ -36,6 +36,12 @@ echo "== go test -race ./..." >&2
 # Go's own caches stay where they are, and its telemetry counters go to a
 # config directory of their own.
 kernel=$("$ktest" kernel path "$key")
+# Debian's Rust virtiofsd, for the test of ktest's other virtiofsd command
+# line (the host's is QEMU's C one); a fetch failure only skips that test.
+rust_virtiofsd=$(scripts/rust-virtiofsd.sh) || {
+  echo "test.sh: notice: could not fetch the Rust virtiofsd; TestRustVirtiofsd will skip" >&2
+  rust_virtiofsd=
+}
 sentinel=$(mktemp -d "${TMPDIR:-/tmp}/ktest-test-home.XXXXXX")
 goconfig=$(mktemp -d "${TMPDIR:-/tmp}/ktest-test-goconfig.XXXXXX")
 # kerneltest.Run's boot cache (the examples' guests) goes to a temp dir too.
@@ -43,7 +49,7 @@ vmcache=$(mktemp -d "${TMPDIR:-/tmp}/ktest-test-vmcache.XXXXXX")
 trap 'rm -rf "$sentinel" "$goconfig" "$vmcache"' EXIT
 env -u XDG_CACHE_HOME -u KTSTR_CACHE_DIR HOME="$sentinel" XDG_CONFIG_HOME="$goconfig" \
   GOCACHE="$(go env GOCACHE)" GOMODCACHE="$(go env GOMODCACHE)" GOPATH="$(go env GOPATH)" \
-  KTEST_VM_CACHE_DIR="$vmcache" KTSTR_TEST_KERNEL="$kernel" go test -race -count=1 -timeout 25m -skip '^TestRealArchiveKernels$' ./...
+  KTEST_VM_CACHE_DIR="$vmcache" KTEST_RUST_VIRTIOFSD="$rust_virtiofsd" KTSTR_TEST_KERNEL="$kernel" go test -race -count=1 -timeout 25m -skip '^TestRealArchiveKernels$' ./...
 # The real-archive fetch test (Debian 6.1, 6.12 and 7.2 fetched, booted, a
 # module loaded in each) without the race detector, which would multiply
 # its xz decoding time; the fetch code runs under -race in the hermetic

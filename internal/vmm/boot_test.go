@@ -418,3 +418,33 @@ func TestLargeOutputArrivesWhole(t *testing.T) {
 		t.Errorf("stdout %d bytes, stderr %d bytes; want 3000000 x and 1000000 y", len(out), len(errs))
 	}
 }
+
+// The Rust virtiofsd (Debian's virtiofsd package) takes other flags than
+// QEMU's C one: a boot through it reads the host's files and writes a
+// writable directory. It runs when KTEST_RUST_VIRTIOFSD names one
+// (scripts/rust-virtiofsd.sh fetches Debian's; test.sh sets it).
+func TestRustVirtiofsd(t *testing.T) {
+	rust := os.Getenv("KTEST_RUST_VIRTIOFSD")
+	if rust == "" {
+		t.Skip("KTEST_RUST_VIRTIOFSD is not set (scripts/rust-virtiofsd.sh fetches Debian's Rust virtiofsd)")
+	}
+	t.Parallel()
+	if !virtiofsdIsRust(t.Context(), rust) {
+		t.Fatalf("%s is not recognised as the Rust virtiofsd (no --shared-dir in its --help)", rust)
+	}
+	w := t.TempDir()
+	s := bootSpec(t, "/bin/sh", "-c", `test -s boot_test.go && echo host-file=visible; touch "$W/made" && echo writable=ok`)
+	s.Virtiofsd, s.Transport = rust, "virtiofs"
+	s.Env = append(s.Env, "W="+w)
+	s.Writable = []string{w}
+	r := boot(t, s)
+	if r.err != nil || r.res.ExitCode != 0 || r.res.Transport != "virtiofs" {
+		t.Fatalf("Run: %v (exit %d, transport %q)", r.err, r.res.ExitCode, r.res.Transport)
+	}
+	if out := r.stdout.String(); out != "host-file=visible\nwritable=ok\n" {
+		t.Errorf("stdout %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(w, "made")); err != nil {
+		t.Errorf("the guest's file is not on the host: %v", err)
+	}
+}
