@@ -116,8 +116,15 @@ func playStream(t *testing.T, s string) (*fakeT, *replay) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		go rep.read(guestevent.NewReader(strings.NewReader(s), "n"))
+		// As Run does: the stream is read to its end (events after the
+		// root's end are problems too) before the result is looked at.
+		readDone := make(chan struct{})
+		go func() {
+			defer close(readDone)
+			rep.read(guestevent.NewReader(strings.NewReader(s), "n"))
+		}()
 		rep.play(ft, rep.root, true)
+		<-readDone
 	}()
 	select {
 	case <-done:
