@@ -60,7 +60,7 @@ func TestMachineArgs(t *testing.T) {
 	m := machine{kernel: kernelFiles{image: "/k/bzImage", vmlinux: "/k/vmlinux"}, initrd: "/c/i.cpio", cpus: 2, memMB: 1024, accel: "tcg", scratch: "/s"}
 	a := strings.Join(m.args(), " ")
 	for _, want := range []string{"microvm,", "-kernel /k/vmlinux", "virtio-serial-device", "vhost-user-fs-device,chardev=fs,tag=hostroot",
-		"name=ktest.ctl", "name=ktest.out", "name=ktest.err", "share=on", "tcg,thread=single", "-smp 2", "KTEST_VMINIT=1", "virtio-mmio.force-legacy=false"} {
+		"name=ktest.ctl", "name=ktest.out", "name=ktest.err", "share=on", "tcg,thread=single", "-cpu qemu64,+arat", "-smp 2", "KTEST_VMINIT=1", "virtio-mmio.force-legacy=false"} {
 		if !strings.Contains(a, want) {
 			t.Errorf("microvm args lack %q: %s", want, a)
 		}
